@@ -1,0 +1,703 @@
+"""Writes of the tender lifecycle. Every state change is audited in its transaction.
+
+Guard first, then change: each service checks the actor's right to the object
+and the rules of ../shared/RULES.md, locks the rows it changes, and only then
+writes. Notifications and e-mails leave after commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Organisation, OrganisationKind, Role, User
+from accounts.services import notify_users
+from audit.models import Sensitivity
+from audit.services import record
+from core.errors import DomainError, NotFound, NotPermitted
+from tendering import tasks
+from tendering.models import (
+    Amendment,
+    Category,
+    DeadlineChange,
+    DocumentObtain,
+    EvaluationMethod,
+    Lot,
+    LotStatus,
+    Tender,
+    TenderDocument,
+    TenderStatus,
+)
+from tendering.regions import REGION_NAMES
+
+# Which lot states each state may move to. Anything else is refused.
+LOT_TRANSITIONS: dict[str, frozenset[str]] = {
+    LotStatus.DRAFT: frozenset({LotStatus.PUBLISHED, LotStatus.CANCELLED}),
+    LotStatus.PUBLISHED: frozenset({LotStatus.BIDDING_CLOSED, LotStatus.CANCELLED}),
+    LotStatus.BIDDING_CLOSED: frozenset({LotStatus.OPENING, LotStatus.FAILED, LotStatus.CANCELLED}),
+    LotStatus.OPENING: frozenset({LotStatus.OPENED, LotStatus.FAILED, LotStatus.CANCELLED}),
+    LotStatus.OPENED: frozenset({LotStatus.EVALUATING, LotStatus.FAILED, LotStatus.CANCELLED}),
+    LotStatus.EVALUATING: frozenset({LotStatus.AWARDED, LotStatus.FAILED, LotStatus.CANCELLED}),
+    LotStatus.AWARDED: frozenset(),
+    LotStatus.FAILED: frozenset(),
+    LotStatus.CANCELLED: frozenset(),
+}
+
+MIN_DECRYPTION_MINUTES = 5
+MAX_DECRYPTION_MINUTES = 240
+
+
+@dataclass(frozen=True, kw_only=True)
+class TenderInput:
+    title: str
+    project_name: str
+    tenderer_id: int
+    category: str
+    region: str
+    description: str
+    contact_name: str
+    contact_phone: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class LotInput:
+    name: str
+    estimated_price: Decimal
+    control_price: Decimal
+    bid_security: Decimal
+    doc_start: dt.datetime
+    doc_end: dt.datetime
+    bid_deadline: dt.datetime
+    opening_time: dt.datetime
+    evaluation_method: str
+    decryption_minutes: int = 30
+    min_bidders: int = 3
+
+
+# --- guards -------------------------------------------------------------------
+
+
+def _require_agent_of(actor: User, tender: Tender) -> None:
+    """The actor is an agent of the tender's agency; others do not see it at all."""
+    if not actor.has_role(Role.AGENT):
+        raise NotPermitted("permission.role", _("只有招标代理机构经办人可以进行此操作。"))
+    if actor.organisation_id != tender.agency_id:
+        raise NotFound("tender.not_found", _("招标项目不存在。"))
+
+
+def _require_draft(tender: Tender) -> None:
+    if tender.status != TenderStatus.DRAFT:
+        raise DomainError("tender.not_draft", _("公告已发布，不能再修改；请发布澄清或补遗。"), status=409)
+
+
+def _clean_text(value: str, field: str, label: Any, max_length: int) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise DomainError("field.required", _("请填写%(label)s。"), field=field, label=label)
+    if len(value) > max_length:
+        raise DomainError(
+            "field.too_long", _("%(label)s不能超过%(max)d个字符。"), field=field, label=label, max=max_length
+        )
+    return value
+
+
+def _validate_tender_input(data: TenderInput) -> Organisation:
+    _clean_text(data.title, "title", _("公告标题"), 200)
+    _clean_text(data.project_name, "project_name", _("项目名称"), 200)
+    _clean_text(data.description, "description", _("公告正文"), 100_000)
+    _clean_text(data.contact_name, "contact_name", _("联系人"), 50)
+    _clean_text(data.contact_phone, "contact_phone", _("联系电话"), 30)
+    if data.category not in Category.values:
+        raise DomainError("tender.category", _("请选择有效的交易类别。"), field="category")
+    if data.region not in REGION_NAMES:
+        raise DomainError("tender.region", _("请选择有效的项目所在地区。"), field="region")
+    tenderer = Organisation.objects.filter(
+        pk=data.tenderer_id, kind=OrganisationKind.TENDERER, is_active=True
+    ).first()
+    if tenderer is None:
+        raise DomainError("tender.tenderer", _("请选择已登记的招标人。"), field="tenderer")
+    return tenderer
+
+
+def lot_validate(data: LotInput) -> None:
+    """The rules a lot must meet to be saved, whatever the clock says (RULES.md TR 26, TR 44)."""
+    _clean_text(data.name, "name", _("标段名称"), 200)
+    if data.estimated_price <= 0:
+        raise DomainError("lot.estimated_price", _("项目估算价必须大于零。"), field="estimated_price")
+    if data.control_price <= 0:
+        raise DomainError("lot.control_price", _("最高投标限价必须大于零。"), field="control_price")
+    if data.bid_security < 0:
+        raise DomainError("lot.bid_security", _("投标保证金不能为负数。"), field="bid_security")
+    rate = Decimal(settings.SUNBID["BID_SECURITY_MAX_RATE"])
+    ceiling = (data.estimated_price * rate).quantize(Decimal("0.01"))
+    if data.bid_security > ceiling:
+        raise DomainError(
+            "lot.bid_security_over_limit",
+            _("投标保证金不得超过项目估算价的2%%（最多 %(ceiling)s 元）。"),
+            field="bid_security",
+            ceiling=f"{ceiling:,}",
+        )
+    for name in ("doc_start", "doc_end", "bid_deadline", "opening_time"):
+        if timezone.is_naive(getattr(data, name)):
+            raise DomainError("lot.naive_time", _("时间必须带有时区。"), field=name)
+    if data.doc_end <= data.doc_start:
+        raise DomainError("lot.doc_window", _("招标文件获取截止时间应晚于开始时间。"), field="doc_end")
+    if data.bid_deadline < data.doc_end:
+        raise DomainError("lot.deadline_before_doc_end", _("投标截止时间不能早于招标文件获取截止时间。"), field="bid_deadline")
+    if data.opening_time < data.bid_deadline:
+        raise DomainError("lot.opening_before_deadline", _("开标时间不能早于投标截止时间。"), field="opening_time")
+    if data.evaluation_method not in EvaluationMethod.values:
+        raise DomainError("lot.evaluation_method", _("请选择评标办法。"), field="evaluation_method")
+    if not MIN_DECRYPTION_MINUTES <= data.decryption_minutes <= MAX_DECRYPTION_MINUTES:
+        raise DomainError(
+            "lot.decryption_minutes",
+            _("解密时限应在%(min)d至%(max)d分钟之间。"),
+            field="decryption_minutes",
+            min=MIN_DECRYPTION_MINUTES,
+            max=MAX_DECRYPTION_MINUTES,
+        )
+    if data.min_bidders < settings.SUNBID["MIN_BIDDERS"]:
+        raise DomainError(
+            "lot.min_bidders",
+            _("最少投标人数不得少于%(min)d家。"),
+            field="min_bidders",
+            min=settings.SUNBID["MIN_BIDDERS"],
+        )
+
+
+def _lot_audit_data(lot: Lot) -> dict[str, Any]:
+    return {
+        "number": lot.number,
+        "name": lot.name,
+        "estimated_price": lot.estimated_price,
+        "control_price": lot.control_price,
+        "bid_security": lot.bid_security,
+        "doc_start": lot.doc_start,
+        "doc_end": lot.doc_end,
+        "bid_deadline": lot.bid_deadline,
+        "opening_time": lot.opening_time,
+        "decryption_minutes": lot.decryption_minutes,
+        "min_bidders": lot.min_bidders,
+        "evaluation_method": lot.evaluation_method,
+    }
+
+
+def _locked_tender(tender: Tender) -> Tender:
+    return Tender.objects.select_for_update().get(pk=tender.pk)
+
+
+# --- drafting -------------------------------------------------------------------
+
+
+def tender_create(*, actor: User, data: TenderInput) -> Tender:
+    """Create a draft announcement for the actor's agency."""
+    if not actor.has_role(Role.AGENT) or actor.organisation is None:
+        raise NotPermitted("permission.role", _("只有招标代理机构经办人可以创建招标公告。"))
+    tenderer = _validate_tender_input(data)
+    with transaction.atomic():
+        tender = Tender.objects.create(
+            code=f"DRAFT-{timezone.now():%Y%m%d%H%M%S%f}-{actor.pk}",
+            title=data.title.strip(),
+            project_name=data.project_name.strip(),
+            tenderer=tenderer,
+            agency=actor.organisation,
+            category=data.category,
+            region=data.region,
+            description=data.description.strip(),
+            contact_name=data.contact_name.strip(),
+            contact_phone=data.contact_phone.strip(),
+            created_by=actor,
+        )
+        tender.code = f"SB{timezone.localdate():%Y}{tender.pk:06d}"
+        tender.save(update_fields=["code"])
+        record("tendering.tender.created", actor=actor, obj=tender, data={"code": tender.code, **asdict(data)})
+    return tender
+
+
+def tender_update(*, actor: User, tender: Tender, data: TenderInput) -> Tender:
+    """Change a draft announcement's own fields."""
+    _require_agent_of(actor, tender)
+    tenderer = _validate_tender_input(data)
+    with transaction.atomic():
+        tender = _locked_tender(tender)
+        _require_draft(tender)
+        for name, value in asdict(data).items():
+            if name != "tenderer_id":
+                setattr(tender, name, value.strip() if isinstance(value, str) else value)
+        tender.tenderer = tenderer
+        tender.save()
+        record("tendering.tender.updated", actor=actor, obj=tender, data=asdict(data))
+    return tender
+
+
+def lot_save(*, actor: User, tender: Tender, data: LotInput, lot: Lot | None = None) -> Lot:
+    """Add a lot to a draft announcement, or change one of its lots."""
+    _require_agent_of(actor, tender)
+    lot_validate(data)
+    with transaction.atomic():
+        tender = _locked_tender(tender)
+        _require_draft(tender)
+        if lot is None:
+            number = (tender.lots.order_by("-number").values_list("number", flat=True).first() or 0) + 1
+            lot = Lot(tender=tender, number=number)
+            action = "tendering.lot.created"
+        else:
+            if lot.tender_id != tender.pk:
+                raise NotFound("lot.not_found", _("标段不存在。"))
+            action = "tendering.lot.updated"
+        for name, value in asdict(data).items():
+            setattr(lot, name, value.strip() if isinstance(value, str) else value)
+        lot.save()
+        record(action, actor=actor, obj=lot, data=_lot_audit_data(lot))
+    return lot
+
+
+def lot_delete(*, actor: User, lot: Lot) -> None:
+    """Remove a lot from a draft announcement."""
+    tender = lot.tender
+    _require_agent_of(actor, tender)
+    with transaction.atomic():
+        tender = _locked_tender(tender)
+        _require_draft(tender)
+        record("tendering.lot.deleted", actor=actor, obj=lot, data={"number": lot.number, "name": lot.name})
+        lot.delete()
+
+
+def document_upload(
+    *, actor: User, tender: Tender, upload: UploadedFile, amendment: Amendment | None = None
+) -> TenderDocument:
+    """Store a tender document (or an amendment's attachment) with its SHA-256."""
+    _require_agent_of(actor, tender)
+    if tender.status == TenderStatus.CANCELLED:
+        raise DomainError("tender.cancelled", _("招标已终止。"), status=409)
+    if tender.status == TenderStatus.PUBLISHED and amendment is None:
+        raise DomainError("tender.not_draft", _("公告发布后，新文件须随澄清或补遗发布。"), status=409)
+    name = (upload.name or "").rsplit("/", 1)[-1].strip()
+    if not name:
+        raise DomainError("document.name", _("文件名不能为空。"), field="file")
+    if upload.size is None or upload.size == 0:
+        raise DomainError("document.empty", _("文件为空，请重新选择。"), field="file")
+    limit = settings.TENDER_DOCUMENT_MAX_BYTES
+    if upload.size > limit:
+        raise DomainError(
+            "document.too_large", _("文件超过大小上限（%(mb)d MB）。"), field="file", mb=limit // (1024 * 1024)
+        )
+    digest = hashlib.sha256()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    with transaction.atomic():
+        tender = _locked_tender(tender)
+        document = TenderDocument(
+            tender=tender,
+            amendment=amendment,
+            original_name=name[:200],
+            size=upload.size,
+            sha256=digest.hexdigest(),
+            uploaded_by=actor,
+        )
+        document.file.save(name, upload, save=False)
+        document.save()
+        record(
+            "tendering.document.uploaded",
+            actor=actor,
+            obj=document,
+            data={"name": document.original_name, "size": document.size, "sha256": document.sha256,
+                  "amendment": amendment.number if amendment else None},
+        )
+    return document
+
+
+# --- publication ------------------------------------------------------------------
+
+
+def _transition(lot: Lot, target: str, *, actor: User | None, action: str, data: dict[str, Any] | None = None) -> None:
+    """Move a locked lot to ``target`` if the state machine allows it. Caller holds the row lock."""
+    if target not in LOT_TRANSITIONS[lot.status]:
+        raise DomainError(
+            "lot.illegal_transition",
+            _("标段当前状态为“%(current)s”，不能变更为“%(target)s”。"),
+            status=409,
+            current=LotStatus(lot.status).label,
+            target=LotStatus(target).label,
+        )
+    previous = lot.status
+    lot.status = target
+    lot.status_changed_at = timezone.now()
+    lot.save()
+    record(action, actor=actor, obj=lot, data={"from": previous, "to": target, **(data or {})})
+
+
+def tender_publish(*, actor: User, tender: Tender) -> Tender:
+    """Publish a draft announcement and all its lots, and schedule their timed steps."""
+    _require_agent_of(actor, tender)
+    now = timezone.now()
+    with transaction.atomic():
+        tender = _locked_tender(tender)
+        _require_draft(tender)
+        lots = list(tender.lots.select_for_update().order_by("number"))
+        if not lots:
+            raise DomainError("tender.no_lots", _("公告至少需要一个标段。"))
+        if not tender.documents.filter(amendment__isnull=True).exists():
+            raise DomainError("tender.no_documents", _("发布前请上传招标文件。"))
+        for lot in lots:
+            lot_validate(LotInput(**{name: getattr(lot, name) for name in LotInput.__dataclass_fields__}))
+            if lot.doc_end <= now or lot.bid_deadline <= now:
+                raise DomainError(
+                    "lot.times_in_past",
+                    _("第%(number)d标段的招标文件获取截止时间或投标截止时间已过，请修改后再发布。"),
+                    number=lot.number,
+                )
+        tender.status = TenderStatus.PUBLISHED
+        tender.published_at = now
+        tender.save(update_fields=["status", "published_at", "updated_at"])
+        record(
+            "tendering.tender.published",
+            actor=actor,
+            obj=tender,
+            data={"code": tender.code, "title": tender.title, "lots": [lot.number for lot in lots]},
+        )
+        for lot in lots:
+            _transition(lot, LotStatus.PUBLISHED, actor=actor, action="tendering.lot.published",
+                        data=_lot_audit_data(lot))
+            tasks.schedule_lot_steps(lot)
+    return tender
+
+
+def tender_cancel(*, actor: User, tender: Tender, reason: str) -> Tender:
+    """Terminate an announcement (终止招标): every lot not yet final is cancelled."""
+    _require_agent_of(actor, tender)
+    reason = _clean_text(reason, "reason", _("终止原因"), 2000)
+    with transaction.atomic():
+        tender = _locked_tender(tender)
+        if tender.status == TenderStatus.CANCELLED:
+            raise DomainError("tender.cancelled", _("招标已终止。"), status=409)
+        lots = list(tender.lots.select_for_update().order_by("number"))
+        if lots and all(lot.is_final for lot in lots):
+            raise DomainError("tender.all_final", _("所有标段均已结束，不能终止。"), status=409)
+        tender.status = TenderStatus.CANCELLED
+        tender.cancelled_reason = reason
+        tender.save(update_fields=["status", "cancelled_reason", "updated_at"])
+        record("tendering.tender.cancelled", actor=actor, obj=tender, data={"reason": reason})
+        for lot in lots:
+            if not lot.is_final:
+                lot.cancelled_reason = reason
+                _transition(lot, LotStatus.CANCELLED, actor=actor, action="tendering.lot.cancelled",
+                            data={"reason": reason})
+        _notify_obtainers(
+            tender,
+            title=_("招标终止：%(title)s") % {"title": tender.title},
+            body=reason,
+        )
+    return tender
+
+
+def lot_cancel(*, actor: User, lot: Lot, reason: str) -> Lot:
+    """Terminate one lot, leaving the others of the announcement running."""
+    _require_agent_of(actor, lot.tender)
+    reason = _clean_text(reason, "reason", _("终止原因"), 2000)
+    with transaction.atomic():
+        lot = Lot.objects.select_for_update().select_related("tender").get(pk=lot.pk)
+        lot.cancelled_reason = reason
+        _transition(lot, LotStatus.CANCELLED, actor=actor, action="tendering.lot.cancelled", data={"reason": reason})
+    return lot
+
+
+# --- amendments (TR 21, EB 22) --------------------------------------------------------
+
+
+def _ceil_to_hour(value: dt.datetime) -> dt.datetime:
+    local = timezone.localtime(value)
+    floored = local.replace(minute=0, second=0, microsecond=0)
+    return floored if floored == local else floored + dt.timedelta(hours=1)
+
+
+def amendment_earliest_deadline(*, now: dt.datetime | None = None) -> dt.datetime:
+    """The earliest deadline an amendment published now allows (TR 21)."""
+    now = now or timezone.now()
+    return now + dt.timedelta(days=settings.SUNBID["AMENDMENT_MIN_DAYS"])
+
+
+def amendment_publish(
+    *,
+    actor: User,
+    tender: Tender,
+    title: str,
+    body: str,
+    affects_preparation: bool,
+    new_deadline: dt.datetime | None = None,
+    extend_to_minimum: bool = False,
+    files: Iterable[UploadedFile] = (),
+) -> Amendment:
+    """Publish a clarification or amendment and notify everyone who obtained the documents.
+
+    An amendment that affects bid preparation and lands fewer than
+    ``AMENDMENT_MIN_DAYS`` (15) days before a lot's deadline must move that
+    deadline (TR 21): either to ``new_deadline`` (applied to every open lot,
+    never earlier than its current deadline), or, with ``extend_to_minimum``,
+    to the first whole hour that respects the rule. Opening times move by the
+    same amount. Without either, the amendment is refused.
+    """
+    _require_agent_of(actor, tender)
+    title = _clean_text(title, "title", _("标题"), 200)
+    body = _clean_text(body, "body", _("内容"), 100_000)
+    if new_deadline is not None and timezone.is_naive(new_deadline):
+        raise DomainError("lot.naive_time", _("时间必须带有时区。"), field="new_deadline")
+    now = timezone.now()
+    earliest = amendment_earliest_deadline(now=now)
+    with transaction.atomic():
+        tender = _locked_tender(tender)
+        if tender.status != TenderStatus.PUBLISHED:
+            raise DomainError("amendment.not_published", _("只有已发布的招标公告可以发布澄清或补遗。"), status=409)
+        open_lots = list(
+            tender.lots.select_for_update().filter(status=LotStatus.PUBLISHED, bid_deadline__gt=now).order_by("number")
+        )
+        if not open_lots:
+            raise DomainError("amendment.bidding_closed", _("投标已截止，不能再发布澄清或补遗。"), status=409)
+        moves: dict[int, dt.datetime] = {}
+        if new_deadline is not None:
+            if new_deadline <= now:
+                raise DomainError("amendment.deadline_past", _("新的投标截止时间必须晚于当前时间。"), field="new_deadline")
+            for lot in open_lots:
+                if new_deadline < lot.bid_deadline:
+                    raise DomainError(
+                        "amendment.deadline_earlier",
+                        _("新的投标截止时间不能早于第%(number)d标段现有的截止时间。"),
+                        field="new_deadline",
+                        number=lot.number,
+                    )
+                if new_deadline != lot.bid_deadline:
+                    moves[lot.pk] = new_deadline
+        too_close = [lot for lot in open_lots if affects_preparation and moves.get(lot.pk, lot.bid_deadline) < earliest]
+        if too_close:
+            if not extend_to_minimum:
+                raise DomainError(
+                    "amendment.deadline_too_close",
+                    _(
+                        "该澄清或补遗影响投标文件编制，距投标截止时间不足%(days)d日（第%(lots)s标段）。"
+                        "请将投标截止时间顺延至 %(earliest)s 或之后。"
+                    ),
+                    field="new_deadline",
+                    days=settings.SUNBID["AMENDMENT_MIN_DAYS"],
+                    lots="、".join(str(lot.number) for lot in too_close),
+                    earliest=timezone.localtime(earliest).strftime("%Y-%m-%d %H:%M"),
+                )
+            for lot in too_close:
+                moves[lot.pk] = _ceil_to_hour(earliest)
+
+        number = (tender.amendments.order_by("-number").values_list("number", flat=True).first() or 0) + 1
+        amendment = Amendment.objects.create(
+            tender=tender,
+            number=number,
+            title=title,
+            body=body,
+            affects_preparation=affects_preparation,
+            published_at=now,
+            published_by=actor,
+        )
+        changes = []
+        for lot in open_lots:
+            if lot.pk not in moves:
+                continue
+            shift = moves[lot.pk] - lot.bid_deadline
+            change = DeadlineChange.objects.create(
+                amendment=amendment,
+                lot=lot,
+                old_deadline=lot.bid_deadline,
+                new_deadline=lot.bid_deadline + shift,
+                old_opening_time=lot.opening_time,
+                new_opening_time=lot.opening_time + shift,
+            )
+            lot.bid_deadline = change.new_deadline
+            lot.opening_time = change.new_opening_time
+            lot.save(update_fields=["bid_deadline", "opening_time"])
+            record(
+                "tendering.lot.deadline_moved",
+                actor=actor,
+                obj=lot,
+                data={
+                    "amendment": number,
+                    "old_deadline": change.old_deadline,
+                    "new_deadline": change.new_deadline,
+                    "old_opening_time": change.old_opening_time,
+                    "new_opening_time": change.new_opening_time,
+                },
+            )
+            tasks.schedule_lot_steps(lot)
+            changes.append(lot.number)
+        record(
+            "tendering.amendment.published",
+            actor=actor,
+            obj=amendment,
+            data={
+                "number": number,
+                "title": title,
+                "body_sha256": hashlib.sha256(body.encode("utf-8")).hexdigest(),
+                "affects_preparation": affects_preparation,
+                "lots_moved": changes,
+            },
+        )
+        for upload in files:
+            document_upload(actor=actor, tender=tender, upload=upload, amendment=amendment)
+        _notify_obtainers(
+            tender,
+            title=_("澄清/补遗：%(title)s") % {"title": title},
+            body=body,
+        )
+    return amendment
+
+
+def _notify_obtainers(tender: Tender, *, title: str, body: str) -> None:
+    """Tell every bidder organisation that obtained the documents (EB 22): in-app now, e-mail on commit."""
+    organisation_ids = DocumentObtain.objects.filter(tender=tender).values_list("organisation_id", flat=True)
+    recipients = User.objects.filter(
+        organisation_id__in=organisation_ids, role_grants__role=Role.BIDDER, is_active=True
+    ).distinct()
+    notify_users(
+        recipients,
+        title=str(title),
+        body=body,
+        url=f"/announcements/{tender.pk}/",
+    )
+
+
+# --- obtaining the documents (EB 21) -------------------------------------------------
+
+
+def documents_obtain(*, actor: User, tender: Tender) -> DocumentObtain:
+    """Register the actor's organisation as having obtained the tender documents.
+
+    Allowed to bidders while some lot's document window is open. Idempotent
+    for an organisation. The registration is audited as confidential until
+    bidding has closed (EB 21).
+    """
+    if not actor.has_role(Role.BIDDER) or actor.organisation is None:
+        raise NotPermitted("permission.role", _("只有投标人可以获取招标文件。"))
+    now = timezone.now()
+    with transaction.atomic():
+        tender = _locked_tender(tender)
+        if tender.status != TenderStatus.PUBLISHED:
+            raise NotFound("tender.not_found", _("招标项目不存在。"))
+        existing = DocumentObtain.objects.filter(tender=tender, organisation=actor.organisation).first()
+        if existing is not None:
+            return existing
+        window_open = tender.lots.filter(
+            status=LotStatus.PUBLISHED, doc_start__lte=now, doc_end__gt=now
+        ).exists()
+        if not window_open:
+            raise DomainError("documents.window_closed", _("不在招标文件获取期内。"), status=409)
+        obtain = DocumentObtain.objects.create(tender=tender, organisation=actor.organisation, user=actor)
+        record(
+            "tendering.documents.obtained",
+            actor=actor,
+            obj=obtain,
+            data={"organisation": actor.organisation.name, "credit_code": actor.organisation.credit_code},
+            sensitivity=Sensitivity.UNTIL_BID_DEADLINE,
+        )
+    return obtain
+
+
+# --- timed steps and later stages -------------------------------------------------
+
+
+def lots_advance_due(*, now: dt.datetime | None = None) -> list[tuple[int, str]]:
+    """Close bidding and start openings that are due by the server clock.
+
+    Run by the scheduled task at every deadline and opening time, and safe to
+    run any time (idempotent): each lot is re-checked under its row lock.
+    Returns the (lot id, new status) pairs it changed.
+    """
+    now = now or timezone.now()
+    changed: list[tuple[int, str]] = []
+    due_close = Lot.objects.filter(status=LotStatus.PUBLISHED, bid_deadline__lte=now).values_list("pk", flat=True)
+    for pk in list(due_close):
+        with transaction.atomic():
+            lot = Lot.objects.select_for_update().get(pk=pk)
+            if lot.status == LotStatus.PUBLISHED and lot.bid_deadline <= now:
+                _transition(lot, LotStatus.BIDDING_CLOSED, actor=None, action="tendering.lot.bidding_closed",
+                            data={"deadline": lot.bid_deadline})
+                changed.append((pk, LotStatus.BIDDING_CLOSED))
+    due_open = Lot.objects.filter(status=LotStatus.BIDDING_CLOSED, opening_time__lte=now).values_list("pk", flat=True)
+    for pk in list(due_open):
+        with transaction.atomic():
+            lot = Lot.objects.select_for_update().get(pk=pk)
+            if lot.status == LotStatus.BIDDING_CLOSED and lot.opening_time <= now:
+                _transition(lot, LotStatus.OPENING, actor=None, action="tendering.lot.opening_started",
+                            data={"opening_time": lot.opening_time})
+                changed.append((pk, LotStatus.OPENING))
+    return changed
+
+
+def _locked_lot_for_agent(actor: User, lot: Lot) -> Lot:
+    _require_agent_of(actor, lot.tender)
+    return Lot.objects.select_for_update().select_related("tender").get(pk=lot.pk)
+
+
+def lot_mark_opened(*, actor: User, lot: Lot) -> Lot:
+    """The host closes the opening ceremony (the opening room drives this)."""
+    with transaction.atomic():
+        lot = _locked_lot_for_agent(actor, lot)
+        _transition(lot, LotStatus.OPENED, actor=actor, action="tendering.lot.opened")
+    return lot
+
+
+def lot_start_evaluation(*, actor: User, lot: Lot) -> Lot:
+    with transaction.atomic():
+        lot = _locked_lot_for_agent(actor, lot)
+        _transition(lot, LotStatus.EVALUATING, actor=actor, action="tendering.lot.evaluation_started")
+    return lot
+
+
+def lot_fail(*, actor: User | None, lot: Lot, reason: str) -> Lot:
+    """Declare a lot failed (流标): too few bidders (TR 44), every bid rejected, …
+
+    ``actor`` is None when the platform decides by itself (the opening room
+    counting fewer bids than the lot's minimum).
+    """
+    if actor is not None:
+        _require_agent_of(actor, lot.tender)
+    reason = _clean_text(reason, "reason", _("流标原因"), 2000)
+    with transaction.atomic():
+        lot = Lot.objects.select_for_update().select_related("tender").get(pk=lot.pk)
+        lot.failed_reason = reason
+        _transition(lot, LotStatus.FAILED, actor=actor, action="tendering.lot.failed", data={"reason": reason})
+    return lot
+
+
+def lot_award(*, actor: User, lot: Lot, winner: Organisation, award_price: Decimal) -> Lot:
+    """Record the award (定标): winner and award price, never above the maximum price (TR 51(5))."""
+    if winner.kind != OrganisationKind.BIDDER:
+        raise DomainError("award.winner", _("中标人必须是投标人。"), field="winner")
+    if award_price <= 0:
+        raise DomainError("award.price", _("中标价必须大于零。"), field="award_price")
+    with transaction.atomic():
+        lot = _locked_lot_for_agent(actor, lot)
+        if award_price > lot.control_price:
+            raise DomainError(
+                "award.over_control_price",
+                _("中标价不得高于最高投标限价（%(limit)s 元）。"),
+                field="award_price",
+                limit=f"{lot.control_price:,}",
+            )
+        lot.winner = winner
+        lot.award_price = award_price
+        lot.awarded_at = timezone.now()
+        _transition(
+            lot,
+            LotStatus.AWARDED,
+            actor=actor,
+            action="tendering.lot.awarded",
+            data={"winner": winner.name, "winner_credit_code": winner.credit_code, "award_price": award_price},
+        )
+    return lot
+
