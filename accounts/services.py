@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -71,6 +72,27 @@ def organisation_create(
     return organisation
 
 
+def user_roles_validate(*, organisation: Organisation, roles: Iterable[str]) -> list[str]:
+    """The roles, sorted and without repeats, if the organisation's kind may hold each of them.
+
+    Raises ``DomainError`` (``user.role``, ``user.role_organisation``) otherwise.
+    Forms call it too, so that the admin shows the same message as the service.
+    """
+    checked = sorted(set(roles))
+    for role in checked:
+        if role not in Role.values:
+            raise DomainError("user.role", _("角色无效。"), field="roles")
+        if organisation.kind not in ROLE_ORGANISATION_KINDS[role]:
+            raise DomainError(
+                "user.role_organisation",
+                _("“%(role)s”角色不能授予%(kind)s的用户。"),
+                field="roles",
+                role=Role(role).label,
+                kind=OrganisationKind(organisation.kind).label,
+            )
+    return checked
+
+
 def user_create(
     *,
     actor: User | None,
@@ -83,18 +105,7 @@ def user_create(
     mobile: str = "",
 ) -> User:
     """Create a user in an organisation with roles that organisation may hold."""
-    roles = sorted(set(roles))
-    for role in roles:
-        if role not in Role.values:
-            raise DomainError("user.role", _("角色无效。"), field="roles")
-        if organisation.kind not in ROLE_ORGANISATION_KINDS[role]:
-            raise DomainError(
-                "user.role_organisation",
-                _("“%(role)s”角色不能授予%(kind)s的用户。"),
-                field="roles",
-                role=Role(role).label,
-                kind=OrganisationKind(organisation.kind).label,
-            )
+    roles = user_roles_validate(organisation=organisation, roles=roles)
     with transaction.atomic():
         if User.objects.filter(username=username).exists():
             raise DomainError("user.duplicate", _("用户名已被使用。"), field="username")
@@ -116,6 +127,113 @@ def user_create(
             data={"username": username, "organisation": organisation.name, "roles": roles},
         )
     return user
+
+
+# What the platform administrator may change after registration. An
+# organisation's kind is fixed: the roles of its users depend on it.
+ORGANISATION_EDITABLE_FIELDS = (
+    "name",
+    "credit_code",
+    "region",
+    "address",
+    "contact_name",
+    "contact_phone",
+    "is_active",
+)
+USER_EDITABLE_FIELDS = ("organisation", "full_name", "email", "mobile", "is_active")
+
+
+def _audit_value(value: Any) -> Any:
+    return value.name if isinstance(value, Organisation) else value
+
+
+def organisation_update(*, actor: User | None, organisation: Organisation, data: Mapping[str, Any]) -> Organisation:
+    """Change an organisation's registered details (``ORGANISATION_EDITABLE_FIELDS`` only).
+
+    The credit code is checked again and names and codes stay unique. Audited
+    as ``accounts.organisation.updated`` with each changed field's old and new
+    value; nothing is written when nothing changed.
+    """
+    unknown = set(data) - set(ORGANISATION_EDITABLE_FIELDS)
+    if unknown:
+        raise DomainError("organisation.field", _("组织的这些信息不能修改：%(fields)s。"), fields="、".join(sorted(unknown)))
+    changes = dict(data)
+    if "name" in changes:
+        changes["name"] = (changes["name"] or "").strip()
+        if not changes["name"]:
+            raise DomainError("organisation.name", _("请填写组织名称。"), field="name")
+    if "credit_code" in changes:
+        try:
+            validate_credit_code(changes["credit_code"])
+        except ValidationError as exc:
+            raise DomainError(f"organisation.{exc.code}", exc.messages[0], field="credit_code") from None
+        changes["credit_code"] = credit_code.normalise(changes["credit_code"])
+    with transaction.atomic():
+        locked = Organisation.objects.select_for_update().get(pk=organisation.pk)
+        others = Organisation.objects.exclude(pk=locked.pk)
+        if "credit_code" in changes and others.filter(credit_code=changes["credit_code"]).exists():
+            raise DomainError("organisation.duplicate_code", _("该统一社会信用代码已登记。"), field="credit_code")
+        if "name" in changes and others.filter(name=changes["name"]).exists():
+            raise DomainError("organisation.duplicate_name", _("该组织名称已登记。"), field="name")
+        diff = {name: [getattr(locked, name), value] for name, value in changes.items() if getattr(locked, name) != value}
+        if not diff:
+            return locked
+        for name, (_old, new) in diff.items():
+            setattr(locked, name, new)
+        locked.save(update_fields=list(diff))
+        record("accounts.organisation.updated", actor=actor, obj=locked, data={"changes": diff})
+    return locked
+
+
+def user_update(
+    *,
+    actor: User | None,
+    user: User,
+    data: Mapping[str, Any],
+    roles: Iterable[str] | None = None,
+) -> User:
+    """Change a user's details (``USER_EDITABLE_FIELDS``) and, when given, replace their roles.
+
+    Every role the user ends up with must fit the kind of the organisation
+    they end up in (``user_roles_validate``); admin-site access (``is_staff``)
+    follows the platform-administrator role. Audited as
+    ``accounts.user.updated`` with old and new values; nothing is written when
+    nothing changed.
+    """
+    unknown = set(data) - set(USER_EDITABLE_FIELDS)
+    if unknown:
+        raise DomainError("user.field", _("用户的这些信息不能修改：%(fields)s。"), fields="、".join(sorted(unknown)))
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        current_roles = sorted(locked.role_grants.values_list("role", flat=True))
+        organisation = data.get("organisation", locked.organisation)
+        new_roles = current_roles if roles is None else sorted(set(roles))
+        if organisation is None:
+            if new_roles:
+                raise DomainError("user.organisation", _("拥有角色的用户必须属于一个组织。"), field="organisation")
+        else:
+            new_roles = user_roles_validate(organisation=organisation, roles=new_roles)
+        diff = {
+            name: [_audit_value(getattr(locked, name)), _audit_value(value)]
+            for name, value in data.items()
+            if getattr(locked, name) != value
+        }
+        if new_roles != current_roles:
+            diff["roles"] = [current_roles, new_roles]
+        if not diff:
+            return locked
+        for name, value in data.items():
+            setattr(locked, name, value)
+        locked.is_staff = Role.PLATFORM_ADMIN in new_roles
+        locked.save()
+        if new_roles != current_roles:
+            locked.role_grants.exclude(role__in=new_roles).delete()
+            RoleGrant.objects.bulk_create(
+                [RoleGrant(user=locked, role=role) for role in new_roles if role not in current_roles]
+            )
+        record("accounts.user.updated", actor=actor, obj=locked, data={"changes": diff})
+    locked.__dict__.pop("roles", None)
+    return locked
 
 
 def login_succeeded(*, user: User) -> None:

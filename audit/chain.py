@@ -26,6 +26,8 @@ class ChainReport:
     head_hash: str | None
     bad_seq: int | None = None
     reason: str = ""
+    # The key of REASONS, for callers that word the reason themselves (the UI).
+    code: str = ""
 
     def describe(self) -> str:
         if self.ok:
@@ -36,6 +38,7 @@ class ChainReport:
 REASONS = {
     "altered": "record content does not match its hash (altered)",
     "missing": "sequence number missing (record deleted)",
+    "unexpected": "sequence number out of place (record inserted or renumbered)",
     "broken_link": "previous-hash link broken (record deleted, inserted or reordered)",
     "not_canonical": "payload is not in canonical form (altered)",
     "bad_hash": "stored hash is not the hash of a record (altered)",
@@ -49,14 +52,21 @@ def verify_rows(rows: Iterable[Mapping[str, Any]]) -> ChainReport:
     checked = 0
     for row in rows:
         seq = row["seq"]
-        if seq != expected_seq:
-            return _broken(checked, expected_seq if seq > expected_seq else seq, "missing", prev_hash)
+        if seq > expected_seq:
+            return _broken(checked, expected_seq, "missing", prev_hash)
+        if seq < expected_seq:
+            return _broken(checked, seq, "unexpected", prev_hash)
         if row["prev_hash"] != prev_hash:
             return _broken(checked, seq, "broken_link", prev_hash)
-        if canonical_json(json.loads(row["payload"])) != row["payload"]:
+        if not _is_canonical_payload(row["payload"]):
             return _broken(checked, seq, "not_canonical", prev_hash)
         fields = {name: row[name] for name in ENVELOPE_FIELDS if name != "time"}
-        digest = event_hash(envelope(time=row["created_at"], **fields))
+        try:
+            digest = event_hash(envelope(time=row["created_at"], **fields))
+        except (TypeError, ValueError, AttributeError):
+            # A field rewritten into something no record can hold (a time
+            # that is not a time): report it, never crash the walk.
+            return _broken(checked, seq, "altered", prev_hash)
         if digest != row["hash"]:
             return _broken(checked, seq, "altered", prev_hash)
         prev_hash = digest
@@ -64,6 +74,25 @@ def verify_rows(rows: Iterable[Mapping[str, Any]]) -> ChainReport:
         checked += 1
     head = expected_seq - 1 if checked else None
     return ChainReport(ok=True, checked=checked, head_seq=head, head_hash=prev_hash if checked else None)
+
+
+def _refuse_number(text: str) -> Any:
+    raise ValueError(f"non-integer number {text} in a payload")
+
+
+def _is_canonical_payload(payload: Any) -> bool:
+    """A JSON object with integers only, stored exactly as ``canonical_json`` writes it.
+
+    Anything else was not written by ``record`` (tampered text that is not
+    JSON, a float, a lone surrogate): a finding, never an exception.
+    """
+    if not isinstance(payload, str):
+        return False
+    try:
+        value = json.loads(payload, parse_float=_refuse_number, parse_constant=_refuse_number)
+        return isinstance(value, dict) and canonical_json(value).encode("utf-8") == payload.encode("utf-8")
+    except (ValueError, RecursionError):
+        return False
 
 
 def _broken(checked: int, seq: int, reason: str, prev_hash: str) -> ChainReport:
@@ -74,4 +103,5 @@ def _broken(checked: int, seq: int, reason: str, prev_hash: str) -> ChainReport:
         head_hash=None,
         bad_seq=seq,
         reason=REASONS[reason],
+        code=reason,
     )

@@ -20,7 +20,8 @@ class AuditContext:
     user_agent: str = ""
 
 
-_current: ContextVar[AuditContext] = ContextVar("sunbid_audit_context", default=AuditContext())
+# AuditContext is a frozen dataclass: the shared default cannot be mutated.
+_current: ContextVar[AuditContext] = ContextVar("sunbid_audit_context", default=AuditContext())  # noqa: B039
 
 
 def current() -> AuditContext:

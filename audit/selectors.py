@@ -1,11 +1,26 @@
-"""Reads of the audit chain."""
+"""Reads of the audit chain, with who may read what applied here.
+
+Supervisors and platform administrators browse the chain. Events marked
+``until_bid_deadline`` (who obtained the tender documents, EB 21) are hidden
+entirely from everyone but platform administrators until bidding has closed
+for their tender: not listed, not counted, not found.
+"""
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+import datetime as dt
+from dataclasses import dataclass
 
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Role, User
 from audit.chain import ChainReport, verify_rows
-from audit.models import AuditEvent
+from audit.models import AuditEvent, Sensitivity
+from core.errors import NotFound, NotPermitted
+from tendering.models import Lot, Tender, TenderStatus
+from tendering.selectors import bidding_closed_for
 
 _ROW_FIELDS = (
     "seq",
@@ -41,3 +56,178 @@ def chain_head() -> AuditEvent | None:
 def events_for_lot(*, lot_id: int, tender_id: int) -> QuerySet[AuditEvent]:
     """Events about the lot itself and about its tender as a whole."""
     return AuditEvent.objects.filter(Q(lot_id=lot_id) | Q(tender_id=tender_id, lot_id__isnull=True))
+
+
+# --- browsing (supervisors and platform administrators) --------------------------------
+
+AUDITOR_ROLES = (Role.SUPERVISOR, Role.PLATFORM_ADMIN)
+
+# Chinese labels for the actions the code records; anything else shows its dotted name.
+ACTION_LABELS: dict[str, str] = {
+    "accounts.organisation.created": _("登记组织"),
+    "accounts.user.created": _("创建用户"),
+    "accounts.login.succeeded": _("登录成功"),
+    "accounts.login.failed": _("登录失败"),
+    "accounts.login.locked_out": _("登录失败次数过多，已锁定"),
+    "accounts.logout": _("退出登录"),
+    "tendering.tender.created": _("创建招标公告"),
+    "tendering.tender.updated": _("修改招标公告"),
+    "tendering.tender.published": _("发布招标公告"),
+    "tendering.tender.cancelled": _("终止招标"),
+    "tendering.lot.created": _("新增标段"),
+    "tendering.lot.updated": _("修改标段"),
+    "tendering.lot.deleted": _("删除标段"),
+    "tendering.lot.published": _("标段发布"),
+    "tendering.lot.cancelled": _("终止标段"),
+    "tendering.lot.deadline_moved": _("变更投标截止时间"),
+    "tendering.lot.bidding_closed": _("投标截止"),
+    "tendering.lot.opening_started": _("开标开始"),
+    "tendering.lot.opened": _("开标结束"),
+    "tendering.lot.evaluation_started": _("评标开始"),
+    "tendering.lot.failed": _("流标"),
+    "tendering.lot.awarded": _("定标"),
+    "tendering.document.uploaded": _("上传招标文件"),
+    "tendering.amendment.published": _("发布澄清或修改"),
+    "tendering.documents.obtained": _("获取招标文件"),
+}
+
+
+def action_label(action: str) -> str:
+    label = ACTION_LABELS.get(action)
+    return str(label) if label is not None else action
+
+
+def can_browse_audit(user: User) -> bool:
+    return user.is_authenticated and user.has_role(*AUDITOR_ROLES)
+
+
+def require_auditor(user: User) -> None:
+    if not can_browse_audit(user):
+        raise NotPermitted("permission.role", _("只有监督人员和平台管理员可以查看审计链。"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class EventFilter:
+    """What the supervisor narrowed the chain to; every field optional."""
+
+    tender_id: int | None = None
+    # The lot's own events and the events of its tender as a whole (events_for_lot).
+    lot_id: int | None = None
+    actor: str = ""  # username as recorded, exact
+    action: str = ""  # dotted prefix: "tendering.lot" matches "tendering.lot.published"
+    time_from: dt.datetime | None = None
+    time_to: dt.datetime | None = None  # inclusive
+
+
+def _apply_filter(qs: QuerySet[AuditEvent], f: EventFilter) -> QuerySet[AuditEvent]:
+    if f.tender_id is not None:
+        qs = qs.filter(tender_id=f.tender_id)
+    if f.lot_id is not None:
+        tender_id = Lot.objects.filter(pk=f.lot_id).values_list("tender_id", flat=True).first()
+        if tender_id is None:  # a deleted draft lot: its own events are all there is
+            qs = qs.filter(lot_id=f.lot_id)
+        else:
+            qs = qs.filter(pk__in=events_for_lot(lot_id=f.lot_id, tender_id=tender_id).values("pk"))
+    if f.actor:
+        qs = qs.filter(actor_name=f.actor)
+    if f.action:
+        qs = qs.filter(action__startswith=f.action)
+    if f.time_from is not None:
+        qs = qs.filter(created_at__gte=f.time_from)
+    if f.time_to is not None:
+        qs = qs.filter(created_at__lte=f.time_to)
+    return qs
+
+
+def _sealed_tender_ids(events: QuerySet[AuditEvent], now: dt.datetime) -> set[int]:
+    """Tenders, among those the confidential events refer to, whose bidding is still open.
+
+    The decision is ``tendering.selectors.bidding_closed_for``'s, asked once
+    per tender, never per event. Asking it about every tender that ever had
+    its documents obtained would grow without end, so SQL first leaves out
+    the tenders that cannot be open under that rule (cancelled, or published
+    with every lot's deadline passed); keep this narrowing no wider than the
+    rule if the rule changes.
+    """
+    referenced = events.filter(sensitivity=Sensitivity.UNTIL_BID_DEADLINE).values("tender_id")
+    lots = Lot.objects.filter(tender=OuterRef("pk"))
+    candidates = (
+        Tender.objects.filter(pk__in=referenced)
+        .exclude(status=TenderStatus.CANCELLED)
+        .filter(
+            Exists(lots.filter(bid_deadline__gt=now))
+            | ~Exists(lots)
+            | ~Q(status=TenderStatus.PUBLISHED)
+        )
+    )
+    return {tender.pk for tender in candidates if not bidding_closed_for(tender=tender, now=now)}
+
+
+def _without_sealed(qs: QuerySet[AuditEvent], now: dt.datetime) -> QuerySet[AuditEvent]:
+    confidential = Q(sensitivity=Sensitivity.UNTIL_BID_DEADLINE)
+    sealed = _sealed_tender_ids(qs, now)
+    return (
+        # A sensitivity this code does not know stays hidden (fail closed).
+        qs.filter(sensitivity__in=[Sensitivity.PUBLIC, Sensitivity.UNTIL_BID_DEADLINE])
+        .exclude(confidential & Q(tender_id__isnull=True))
+        .exclude(confidential & Q(tender_id__in=sealed))
+        # A tender that no longer exists cannot say its bidding closed.
+        .exclude(confidential & ~Q(tender_id__in=Tender.objects.values("pk")))
+    )
+
+
+def events_visible_to(
+    *, user: User, filters: EventFilter | None = None, now: dt.datetime | None = None
+) -> QuerySet[AuditEvent]:
+    """The chain as ``user`` may browse it, newest first.
+
+    Supervisors and platform administrators only (``NotPermitted`` otherwise).
+    For everyone but platform administrators, confidential events of tenders
+    still open for bidding are left out of the queryset itself, so they are
+    neither listed nor counted.
+    """
+    require_auditor(user)
+    qs = _apply_filter(AuditEvent.objects.all(), filters or EventFilter())
+    if not user.has_role(Role.PLATFORM_ADMIN):
+        qs = _without_sealed(qs, now or timezone.now())
+    return qs.order_by("-seq")
+
+
+@dataclass(frozen=True, slots=True)
+class EventDetail:
+    event: AuditEvent
+    previous_seq: int | None  # the nearest earlier record the user may see
+    next_seq: int | None  # the nearest later record the user may see
+
+
+def event_detail_for(*, user: User, seq: int, now: dt.datetime | None = None) -> EventDetail:
+    """One record with its visible neighbours; ``NotFound`` if hidden or absent."""
+    visible = events_visible_to(user=user, now=now)
+    event = visible.filter(seq=seq).first()
+    if event is None:
+        raise NotFound("audit.event_not_found", _("审计记录不存在。"))
+    return EventDetail(
+        event=event,
+        previous_seq=visible.filter(seq__lt=seq).order_by("-seq").values_list("seq", flat=True).first(),
+        next_seq=visible.filter(seq__gt=seq).order_by("seq").values_list("seq", flat=True).first(),
+    )
+
+
+def event_is_visible(*, user: User, seq: int) -> bool:
+    return events_visible_to(user=user).filter(seq=seq).exists()
+
+
+def chain_verify_for(*, user: User) -> ChainReport:
+    """Verify the whole chain on behalf of a supervisor or platform administrator."""
+    require_auditor(user)
+    return chain_verify()
+
+
+def tender_id_for_code(*, code: str) -> int | None:
+    """The tender a project code (SB2026000123) names, for the filter form."""
+    return Tender.objects.filter(code=code.strip()).values_list("pk", flat=True).first()
+
+
+def lots_of_tender(*, tender_id: int) -> QuerySet[Lot]:
+    """The lots to offer in the filter once a tender is chosen."""
+    return Lot.objects.filter(tender_id=tender_id).order_by("number")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,30 @@ def _lock_head() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_PG_LOCK_KEY])
+
+
+def network_address(value: str | None) -> str | None:
+    """The address in the one text form both databases store and return unchanged.
+
+    The hash covers the address as stored, and the database rewrites what it
+    receives (``2001:0DB8::0001`` comes back as ``2001:db8::1``; PostgreSQL
+    and Django spell IPv4-in-IPv6 differently), so a record hashed over the
+    raw value would later look altered. IPv4-mapped and IPv4-compatible
+    addresses are recorded as the IPv4 address they carry; a value that is no
+    address at all is recorded as unknown rather than failing the change.
+    """
+    if not value:
+        return None
+    try:
+        address = ipaddress.ip_address(value.strip().split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        if int(address) >> 32 == 0 and int(address) > 1:
+            return str(ipaddress.IPv4Address(int(address)))
+    return str(address)
 
 
 def record(
@@ -68,8 +93,10 @@ def record(
         "actor_name": actor.get_username() if actor is not None else "",
         "organisation_id": organisation.pk if organisation is not None else None,
         "organisation_name": organisation.name if organisation is not None else "",
-        "ip": ctx.ip,
-        "user_agent": ctx.user_agent,
+        "ip": network_address(ctx.ip),
+        # Cut to the column's length here, before hashing: PostgreSQL would
+        # refuse a longer value, SQLite would keep it in full.
+        "user_agent": ctx.user_agent[: AuditEvent._meta.get_field("user_agent").max_length],
         "action": action,
         "object_type": obj._meta.label_lower if obj is not None else "",
         "object_id": str(obj.pk) if obj is not None else "",

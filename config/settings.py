@@ -8,6 +8,7 @@ PostgreSQL, ``REDIS_URL`` for the Redis channel layer and cache, ``DEBUG=0``,
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -104,6 +105,12 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+    # Tests get a file, not Django's shared-cache in-memory database: shared
+    # cache locks per table and fails concurrent writers at once ("database
+    # table is locked") instead of letting BEGIN IMMEDIATE wait its turn, so
+    # the audit chain's concurrency test could not run. The process id keeps
+    # simultaneous test runs in one checkout apart.
+    _db["TEST"] = {"NAME": str(VAR_DIR / f"test_sunbid_{os.getpid()}.sqlite3")}
 elif _db["ENGINE"] == "django.db.backends.postgresql":
     _db.setdefault("OPTIONS", {})
     _db["CONN_HEALTH_CHECKS"] = True

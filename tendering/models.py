@@ -166,6 +166,9 @@ class DeadlineChange(models.Model):
     class Meta:
         ordering = ["lot__number"]
 
+    def __str__(self) -> str:
+        return f"{self.lot} {self.old_deadline:%Y-%m-%d %H:%M} → {self.new_deadline:%Y-%m-%d %H:%M}"
+
 
 def _document_path(instance: TenderDocument, filename: str) -> str:
     return f"tender-documents/{instance.tender_id}/{instance.sha256[:16]}/{filename}"
@@ -211,6 +214,9 @@ class DocumentObtain(models.Model):
         verbose_name = _("招标文件获取登记")
         verbose_name_plural = _("招标文件获取登记")
         constraints = [models.UniqueConstraint(fields=["tender", "organisation"], name="unique_obtain_per_org")]
+
+    def __str__(self) -> str:
+        return f"{self.organisation} · {self.tender}"
 
     def audit_scope(self) -> tuple[int | None, int | None]:
         return self.tender_id, None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Max, Min, Prefetch, Q, QuerySet
+from django.db.models import Count, Max, Min, Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -123,6 +123,48 @@ def portal_recent(*, limit: int = 10) -> QuerySet[Tender]:
     return portal_tenders()[:limit]
 
 
+def portal_documents(*, tender: Tender) -> QuerySet[TenderDocument]:
+    """The tender's own documents (not an amendment's attachments): names are public, files are not."""
+    return tender.documents.filter(amendment__isnull=True).order_by("uploaded_at", "id")
+
+
+def portal_closing_soon(*, now: dt.datetime | None = None, days: int = 7) -> QuerySet[Lot]:
+    """Lots still open for bids whose deadline falls within ``days``, nearest first."""
+    now = now or timezone.now()
+    return (
+        Lot.objects.filter(
+            tender__status=TenderStatus.PUBLISHED,
+            status=LotStatus.PUBLISHED,
+            bid_deadline__gt=now,
+            bid_deadline__lte=now + dt.timedelta(days=days),
+        )
+        .select_related("tender")
+        .order_by("bid_deadline", "id")
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class PortalFigures:
+    tenders_bidding: int
+    lots_closing_soon: int
+    results_published: int
+    bidding_by_category: dict[str, int]
+
+
+def portal_figures(*, now: dt.datetime | None = None) -> PortalFigures:
+    """The live figures of the portal's home page. Nothing about who obtained documents (EB 21)."""
+    bidding = Tender.objects.filter(status=TenderStatus.PUBLISHED, lots__status=LotStatus.PUBLISHED)
+    by_category = dict(
+        bidding.values("category").annotate(n=Count("id", distinct=True)).values_list("category", "n")
+    )
+    return PortalFigures(
+        tenders_bidding=bidding.distinct().count(),
+        lots_closing_soon=portal_closing_soon(now=now).count(),
+        results_published=portal_results().count(),
+        bidding_by_category=by_category,
+    )
+
+
 # --- the working area (login) ----------------------------------------------------------
 
 
@@ -184,15 +226,16 @@ def tenderer_choices() -> QuerySet[Organisation]:
 
 
 def bidding_closed_for(*, tender: Tender, now: dt.datetime | None = None) -> bool:
-    """True once every lot's deadline has passed by the server clock (or the tender ended).
+    """True once the tender was published and every lot's deadline has passed by the server clock.
 
-    Until then nobody may learn who obtained the documents, nor how many did.
+    Until then nobody may learn who obtained the documents, nor how many did
+    (EB 21). A cancellation does not lift the seal early: a tender cancelled
+    before its deadline is often run again, and the list would help whoever
+    wants to collude in the new run.
     """
     now = now or timezone.now()
-    if tender.status == TenderStatus.CANCELLED:
-        return True
     latest = tender.lots.aggregate(latest=Max("bid_deadline"))["latest"]
-    return tender.status == TenderStatus.PUBLISHED and latest is not None and latest <= now
+    return tender.published_at is not None and latest is not None and latest <= now
 
 
 def tender_obtainers(*, user: User, tender: Tender) -> QuerySet[DocumentObtain]:

@@ -11,12 +11,13 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -139,7 +140,8 @@ def lot_validate(data: LotInput) -> None:
     if data.bid_security < 0:
         raise DomainError("lot.bid_security", _("投标保证金不能为负数。"), field="bid_security")
     rate = Decimal(settings.SUNBID["BID_SECURITY_MAX_RATE"])
-    ceiling = (data.estimated_price * rate).quantize(Decimal("0.01"))
+    # Rounded down to the fen: a ceiling rounded up would admit a security above 2%.
+    ceiling = (data.estimated_price * rate).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
     if data.bid_security > ceiling:
         raise DomainError(
             "lot.bid_security_over_limit",
@@ -252,7 +254,9 @@ def lot_save(*, actor: User, tender: Tender, data: LotInput, lot: Lot | None = N
             lot = Lot(tender=tender, number=number)
             action = "tendering.lot.created"
         else:
-            if lot.tender_id != tender.pk:
+            # The locked row, not the caller's copy: a full save of a stale copy would rewrite its state.
+            lot = Lot.objects.select_for_update().filter(pk=lot.pk, tender=tender).first()
+            if lot is None:
                 raise NotFound("lot.not_found", _("标段不存在。"))
             action = "tendering.lot.updated"
         for name, value in asdict(data).items():
@@ -278,10 +282,6 @@ def document_upload(
 ) -> TenderDocument:
     """Store a tender document (or an amendment's attachment) with its SHA-256."""
     _require_agent_of(actor, tender)
-    if tender.status == TenderStatus.CANCELLED:
-        raise DomainError("tender.cancelled", _("招标已终止。"), status=409)
-    if tender.status == TenderStatus.PUBLISHED and amendment is None:
-        raise DomainError("tender.not_draft", _("公告发布后，新文件须随澄清或补遗发布。"), status=409)
     name = (upload.name or "").rsplit("/", 1)[-1].strip()
     if not name:
         raise DomainError("document.name", _("文件名不能为空。"), field="file")
@@ -298,6 +298,11 @@ def document_upload(
     upload.seek(0)
     with transaction.atomic():
         tender = _locked_tender(tender)
+        # Checked on the locked row, not on the caller's object, which may predate a publication.
+        if tender.status == TenderStatus.CANCELLED:
+            raise DomainError("tender.cancelled", _("招标已终止。"), status=409)
+        if tender.status == TenderStatus.PUBLISHED and amendment is None:
+            raise DomainError("tender.not_draft", _("公告发布后，新文件须随澄清或补遗发布。"), status=409)
         document = TenderDocument(
             tender=tender,
             amendment=amendment,
@@ -341,9 +346,10 @@ def _transition(lot: Lot, target: str, *, actor: User | None, action: str, data:
 def tender_publish(*, actor: User, tender: Tender) -> Tender:
     """Publish a draft announcement and all its lots, and schedule their timed steps."""
     _require_agent_of(actor, tender)
-    now = timezone.now()
     with transaction.atomic():
         tender = _locked_tender(tender)
+        # The clock is read once the lock is held: a long wait must not let a stale "now" through.
+        now = timezone.now()
         _require_draft(tender)
         lots = list(tender.lots.select_for_update().order_by("number"))
         if not lots:
@@ -408,6 +414,9 @@ def lot_cancel(*, actor: User, lot: Lot, reason: str) -> Lot:
     reason = _clean_text(reason, "reason", _("终止原因"), 2000)
     with transaction.atomic():
         lot = Lot.objects.select_for_update().select_related("tender").get(pk=lot.pk)
+        if lot.status == LotStatus.DRAFT:
+            # A draft lot is simply deleted; a cancelled lot in a draft could never be published.
+            raise DomainError("lot.cancel_draft", _("草稿中的标段无需终止，请直接删除。"), status=409)
         lot.cancelled_reason = reason
         _transition(lot, LotStatus.CANCELLED, actor=actor, action="tendering.lot.cancelled", data={"reason": reason})
     return lot
@@ -420,6 +429,11 @@ def _ceil_to_hour(value: dt.datetime) -> dt.datetime:
     local = timezone.localtime(value)
     floored = local.replace(minute=0, second=0, microsecond=0)
     return floored if floored == local else floored + dt.timedelta(hours=1)
+
+
+def _ceil_to_minute(value: dt.datetime) -> dt.datetime:
+    floored = value.replace(second=0, microsecond=0)
+    return floored if floored == value else floored + dt.timedelta(minutes=1)
 
 
 def amendment_earliest_deadline(*, now: dt.datetime | None = None) -> dt.datetime:
@@ -453,10 +467,10 @@ def amendment_publish(
     body = _clean_text(body, "body", _("内容"), 100_000)
     if new_deadline is not None and timezone.is_naive(new_deadline):
         raise DomainError("lot.naive_time", _("时间必须带有时区。"), field="new_deadline")
-    now = timezone.now()
-    earliest = amendment_earliest_deadline(now=now)
     with transaction.atomic():
         tender = _locked_tender(tender)
+        now = timezone.now()
+        earliest = amendment_earliest_deadline(now=now)
         if tender.status != TenderStatus.PUBLISHED:
             raise DomainError("amendment.not_published", _("只有已发布的招标公告可以发布澄清或补遗。"), status=409)
         open_lots = list(
@@ -490,7 +504,8 @@ def amendment_publish(
                     field="new_deadline",
                     days=settings.SUNBID["AMENDMENT_MIN_DAYS"],
                     lots="、".join(str(lot.number) for lot in too_close),
-                    earliest=timezone.localtime(earliest).strftime("%Y-%m-%d %H:%M"),
+                    # Shown to the minute, so rounded up: the time named must itself be allowed.
+                    earliest=timezone.localtime(_ceil_to_minute(earliest)).strftime("%Y-%m-%d %H:%M"),
                 )
             for lot in too_close:
                 moves[lot.pk] = _ceil_to_hour(earliest)
@@ -567,7 +582,7 @@ def _notify_obtainers(tender: Tender, *, title: str, body: str) -> None:
         recipients,
         title=str(title),
         body=body,
-        url=f"/announcements/{tender.pk}/",
+        url=reverse("portal:announcement", kwargs={"pk": tender.pk}),
     )
 
 
@@ -583,9 +598,9 @@ def documents_obtain(*, actor: User, tender: Tender) -> DocumentObtain:
     """
     if not actor.has_role(Role.BIDDER) or actor.organisation is None:
         raise NotPermitted("permission.role", _("只有投标人可以获取招标文件。"))
-    now = timezone.now()
     with transaction.atomic():
         tender = _locked_tender(tender)
+        now = timezone.now()
         if tender.status != TenderStatus.PUBLISHED:
             raise NotFound("tender.not_found", _("招标项目不存在。"))
         existing = DocumentObtain.objects.filter(tender=tender, organisation=actor.organisation).first()
