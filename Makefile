@@ -57,7 +57,7 @@ $(STAMP_TEST): pyproject.toml | $(BIN)/python
 run: $(STAMP_RUN)
 	$(MANAGE) migrate --noinput
 	$(MANAGE) seed_demo
-	@if ! $(MANAGE) shell -c 'from django.conf import settings; raise SystemExit(0 if settings.SERVE_STATIC else 1)'; then \
+	@if ! $(MANAGE) shell --verbosity 0 -c 'from django.conf import settings; raise SystemExit(0 if settings.SERVE_STATIC else 1)'; then \
 		$(MANAGE) collectstatic --noinput; \
 	fi
 	@$(MANAGE) db_worker --no-reload & worker=$$!; \

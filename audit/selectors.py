@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -19,8 +19,8 @@ from accounts.models import Role, User
 from audit.chain import ChainReport, verify_rows
 from audit.models import AuditEvent, Sensitivity
 from core.errors import NotFound, NotPermitted
-from tendering.models import Lot, Tender, TenderStatus
-from tendering.selectors import bidding_closed_for
+from tendering.models import Lot, Tender
+from tendering.selectors import sealed_tender_ids
 
 _ROW_FIELDS = (
     "seq",
@@ -139,33 +139,10 @@ def _apply_filter(qs: QuerySet[AuditEvent], f: EventFilter) -> QuerySet[AuditEve
     return qs
 
 
-def _sealed_tender_ids(events: QuerySet[AuditEvent], now: dt.datetime) -> set[int]:
-    """Tenders, among those the confidential events refer to, whose bidding is still open.
-
-    The decision is ``tendering.selectors.bidding_closed_for``'s, asked once
-    per tender, never per event. Asking it about every tender that ever had
-    its documents obtained would grow without end, so SQL first leaves out
-    the tenders that cannot be open under that rule (cancelled, or published
-    with every lot's deadline passed); keep this narrowing no wider than the
-    rule if the rule changes.
-    """
-    referenced = events.filter(sensitivity=Sensitivity.UNTIL_BID_DEADLINE).values("tender_id")
-    lots = Lot.objects.filter(tender=OuterRef("pk"))
-    candidates = (
-        Tender.objects.filter(pk__in=referenced)
-        .exclude(status=TenderStatus.CANCELLED)
-        .filter(
-            Exists(lots.filter(bid_deadline__gt=now))
-            | ~Exists(lots)
-            | ~Q(status=TenderStatus.PUBLISHED)
-        )
-    )
-    return {tender.pk for tender in candidates if not bidding_closed_for(tender=tender, now=now)}
-
-
 def _without_sealed(qs: QuerySet[AuditEvent], now: dt.datetime) -> QuerySet[AuditEvent]:
     confidential = Q(sensitivity=Sensitivity.UNTIL_BID_DEADLINE)
-    sealed = _sealed_tender_ids(qs, now)
+    referenced = qs.filter(sensitivity=Sensitivity.UNTIL_BID_DEADLINE, tender_id__isnull=False).values("tender_id")
+    sealed = sealed_tender_ids(tender_ids=referenced, now=now)
     return (
         # A sensitivity this code does not know stays hidden (fail closed).
         qs.filter(sensitivity__in=[Sensitivity.PUBLIC, Sensitivity.UNTIL_BID_DEADLINE])

@@ -15,6 +15,7 @@ from typing import cast
 from django.apps import apps
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
@@ -73,10 +74,14 @@ def events(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     form = EventFilterForm(request.GET)
     valid = form.is_valid()
-    visible = selectors.events_visible_to(user=user, filters=form.filters() if valid else None)
-    page = Paginator(visible if valid else visible.none(), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    if valid:
+        visible: QuerySet[AuditEvent] | list[AuditEvent] = selectors.events_visible_to(
+            user=user, filters=form.filters()
+        )
+    else:
+        selectors.require_auditor(user)
+        visible = []  # the form shows what to correct; no results for a filter that did not parse
+    page = Paginator(visible, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     tender_id = form.cleaned_data.get("tender") if valid else None

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organisation
@@ -127,6 +128,21 @@ class Lot(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_LOT_STATUSES
+
+    @property
+    def status_now(self) -> str:
+        """The state by the server clock, for display.
+
+        The timed sweep moves a lot past its deadline within the worker's
+        polling interval; until it has, a page must not call the lot open for
+        bids. Services never use this: they decide under the row lock.
+        """
+        now = timezone.now()
+        if self.status == LotStatus.PUBLISHED and self.bid_deadline <= now:
+            return LotStatus.OPENING if self.opening_time <= now else LotStatus.BIDDING_CLOSED
+        if self.status == LotStatus.BIDDING_CLOSED and self.opening_time <= now:
+            return LotStatus.OPENING
+        return self.status
 
 
 class Amendment(models.Model):

@@ -8,7 +8,9 @@ reveals nothing.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Count, Max, Min, Prefetch, Q, QuerySet
 from django.utils import timezone
@@ -225,17 +227,26 @@ def tenderer_choices() -> QuerySet[Organisation]:
 # --- who obtained the documents (EB 21) -------------------------------------------------
 
 
-def bidding_closed_for(*, tender: Tender, now: dt.datetime | None = None) -> bool:
-    """True once the tender was published and every lot's deadline has passed by the server clock.
+def sealed_tender_ids(*, tender_ids: Iterable[int] | QuerySet[Any], now: dt.datetime | None = None) -> set[int]:
+    """The tenders, among ``tender_ids``, whose obtainers are still sealed (EB 21). One query.
 
-    Until then nobody may learn who obtained the documents, nor how many did
-    (EB 21). A cancellation does not lift the seal early: a tender cancelled
-    before its deadline is often run again, and the list would help whoever
-    wants to collude in the new run.
+    Sealed until the tender was published and every lot's deadline has passed
+    by the server clock. A cancellation does not lift the seal early: a tender
+    cancelled before its deadline is often run again, and the list would help
+    whoever wants to collude in the new run.
     """
     now = now or timezone.now()
-    latest = tender.lots.aggregate(latest=Max("bid_deadline"))["latest"]
-    return tender.published_at is not None and latest is not None and latest <= now
+    return set(
+        Tender.objects.filter(pk__in=tender_ids)
+        .annotate(latest_deadline=Max("lots__bid_deadline"))
+        .filter(Q(published_at__isnull=True) | Q(latest_deadline__isnull=True) | Q(latest_deadline__gt=now))
+        .values_list("pk", flat=True)
+    )
+
+
+def bidding_closed_for(*, tender: Tender, now: dt.datetime | None = None) -> bool:
+    """True once nobody may any longer be kept from learning who obtained the documents."""
+    return not sealed_tender_ids(tender_ids=[tender.pk], now=now)
 
 
 def tender_obtainers(*, user: User, tender: Tender) -> QuerySet[DocumentObtain]:

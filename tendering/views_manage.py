@@ -173,9 +173,7 @@ def tender_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "tender": tender,
             "lots": lots,
-            "documents": tender.documents.filter(amendment__isnull=True).order_by(
-                "uploaded_at", "id"
-            ),
+            "documents": selectors.portal_documents(tender=tender),
             "amendments": selectors.portal_amendments(tender=tender),
             "is_agent": is_agent,
             "is_draft": draft,

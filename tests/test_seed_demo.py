@@ -11,7 +11,9 @@ from django.db.models import F
 from django.test import RequestFactory
 from django.utils import timezone
 
+from accounts.credit_code import make as make_credit_code
 from accounts.models import Notification, Organisation, Role, User
+from accounts.services import organisation_create
 from audit.models import AuditEvent
 from audit.selectors import chain_verify
 from tendering import demo
@@ -29,7 +31,7 @@ from tendering.models import (
 pytestmark = pytest.mark.django_db
 
 # The past-state tenders' deadlines are set this many seconds ahead; seeding waits for them.
-CLOSING_DELAY = 1.0
+CLOSING_DELAY = 2.0
 
 
 @pytest.fixture(autouse=True)
@@ -157,6 +159,17 @@ def test_the_audit_chain_holds_the_whole_demo_and_verifies():
         "tendering.lot.awarded",
         "tendering.tender.cancelled",
     } <= actions
+
+
+def test_a_clashing_organisation_stops_seeding_and_leaves_nothing_behind():
+    organisation_create(
+        actor=None, name="浙江明诚招标代理有限公司", code=make_credit_code("91330100MA2AAAAA1"), kind="agency"
+    )
+    with pytest.raises(CommandError, match="organisation.duplicate_name"):
+        seed()
+    assert Organisation.objects.count() == 1
+    assert not demo.is_seeded()
+    assert not User.objects.exists()
 
 
 def test_seed_demo_refuses_a_closing_delay_too_short_to_publish():

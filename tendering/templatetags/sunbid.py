@@ -69,7 +69,7 @@ def tender_state(tender: Tender) -> LotStatus:
     """The state a tender shows in lists, from its lots (prefetched by the portal selectors)."""
     if tender.status == TenderStatus.CANCELLED:
         return LotStatus.CANCELLED
-    statuses = {lot.status for lot in tender.lots.all()}
+    statuses = {lot.status_now for lot in tender.lots.all()}
     for status in _STATE_PRECEDENCE:
         if status in statuses:
             return status
@@ -82,7 +82,7 @@ def status_badge(obj: Lot | Tender | str) -> SafeString:
     if isinstance(obj, Tender):
         status = tender_state(obj)
     elif isinstance(obj, Lot):
-        status = LotStatus(obj.status)
+        status = LotStatus(obj.status_now)
     else:
         try:
             status = LotStatus(obj)

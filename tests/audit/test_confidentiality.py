@@ -67,11 +67,15 @@ def test_pat_always_sees_bobs_obtain_event(people, published, obtained):
         assert events_visible_to(user=people["pat"]).filter(seq=obtained.seq).exists()
 
 
-def test_obtain_events_of_a_cancelled_tender_are_no_longer_sealed(people, published, obtained):
+def test_cancelling_a_tender_does_not_unseal_its_obtain_events_before_the_deadline(
+    people, published, obtained
+):
     tendering.tender_cancel(
         actor=people["alice"], tender=published, reason="项目资金未落实，终止招标。"
     )
-    assert events_visible_to(user=people["sam"]).filter(seq=obtained.seq).exists()
+    assert not events_visible_to(user=people["sam"]).filter(seq=obtained.seq).exists()
+    with time_machine.travel(after_deadline(published)):
+        assert events_visible_to(user=people["sam"]).filter(seq=obtained.seq).exists()
 
 
 def test_sealed_tender_hides_only_its_own_obtain_events(people, make_draft, published, obtained):

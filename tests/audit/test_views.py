@@ -43,6 +43,7 @@ def test_only_supervisors_and_platform_admins_may_browse(client, people, person)
         event = record("test.any", actor=None)
     browser(client, people[person])
     assert client.get(reverse("audit:events")).status_code == 403
+    assert client.get(reverse("audit:events"), {"time_from": "not a time"}).status_code == 403
     assert client.get(reverse("audit:event", args=[event.seq])).status_code == 403
     assert client.get(reverse("audit:verify")).status_code == 403
     assert client.post(reverse("audit:verify")).status_code == 403

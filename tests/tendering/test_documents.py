@@ -224,6 +224,19 @@ def test_the_obtainers_stay_sealed_until_the_last_lots_deadline(make_draft, peop
     ]
 
 
+def test_cancelling_the_tender_does_not_unseal_the_obtainers_before_the_deadline(
+    obtained, people, orgs, clock
+):
+    clock.move_to(DEADLINE - dt.timedelta(days=3), tick=False)
+    services.tender_cancel(actor=people["alice"], tender=obtained, reason="项目建设计划调整")
+
+    with pytest.raises(NotPermitted):
+        selectors.tender_obtainers(user=people["alice"], tender=obtained)
+
+    clock.move_to(DEADLINE, tick=False)
+    assert len(selectors.tender_obtainers(user=people["alice"], tender=obtained)) == 2
+
+
 @pytest.mark.parametrize("name", ["agnes", "bob", "carol", "dave", "fay", "eve"])
 def test_others_never_see_the_obtainers(name, obtained, people, clock):
     clock.move_to(DEADLINE + dt.timedelta(days=1), tick=False)

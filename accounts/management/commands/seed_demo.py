@@ -6,6 +6,7 @@ import unicodedata
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from core.errors import DomainError
 from tendering import demo
 
 
@@ -45,7 +46,11 @@ class Command(BaseCommand):
             raise CommandError("--experts must be at least 1.")
         if not demo.is_seeded():
             self.stdout.write("Seeding the demo data…")
-        result = demo.seed(closing_delay=closing_delay, experts=experts, log=self.stdout.write)
+        try:
+            result = demo.seed(closing_delay=closing_delay, experts=experts, log=self.stdout.write)
+        except DomainError as exc:
+            # Nothing was kept (seeding is one transaction); say which rule refused it.
+            raise CommandError(f"The demo data could not be created: {exc}") from exc
         if result.created:
             self.stdout.write(self.style.SUCCESS("Demo data created."))
         else:
@@ -59,11 +64,11 @@ class Command(BaseCommand):
             if login.username == result.expert_range.split("…")[0]:
                 username = f"{result.expert_range} ({result.expert_count})"
             rows.append((username, login.role, login.organisation))
-        widths = [max(_width(row[column]) for row in rows) + 2 for column in range(2)]
+        widths = [max(_width(row[column]) for row in rows) + 2 for column in range(3)]
         self.stdout.write("")
         self.stdout.write(f"Demo logins — password for every account: {demo.DEMO_PASSWORD}")
         for index, (username, role, organisation) in enumerate(rows):
             self.stdout.write(f"  {_pad(username, widths[0])}{_pad(role, widths[1])}{organisation}")
             if index == 0:
-                self.stdout.write("  " + "-" * (sum(widths) + 24))
+                self.stdout.write("  " + "-" * (sum(widths) - 2))
         self.stdout.write("")
