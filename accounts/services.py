@@ -98,13 +98,17 @@ def user_create(
     actor: User | None,
     organisation: Organisation,
     username: str,
-    password: str,
+    password: str | None,
     roles: Iterable[str],
     full_name: str = "",
     email: str = "",
     mobile: str = "",
 ) -> User:
-    """Create a user in an organisation with roles that organisation may hold."""
+    """Create a user in an organisation with roles that organisation may hold.
+
+    ``password=None`` leaves the account without a usable password (it cannot
+    sign in with one until a password is set).
+    """
     roles = user_roles_validate(organisation=organisation, roles=roles)
     with transaction.atomic():
         if User.objects.filter(username=username).exists():
@@ -117,7 +121,10 @@ def user_create(
             mobile=mobile,
             is_staff=Role.PLATFORM_ADMIN in roles,
         )
-        user.set_password(password)
+        if password is None:
+            user.set_unusable_password()
+        else:
+            user.set_password(password)
         user.save()
         RoleGrant.objects.bulk_create([RoleGrant(user=user, role=role) for role in roles])
         record(

@@ -1,6 +1,12 @@
+"""URL root.
+
+Uploaded files (``MEDIA_ROOT``) are never served by URL: tender documents go
+out only through ``tendering:document_download``, which checks that the
+bidder's organisation registered for them (EB 21).
+"""
+
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -12,8 +18,3 @@ urlpatterns = [
     path("audit/", include("audit.urls")),
     path("", include("tendering.urls_portal")),
 ]
-
-if settings.DEBUG:
-    from django.views.static import serve
-
-    urlpatterns += [path("media/<path:path>", serve, {"document_root": settings.MEDIA_ROOT})]

@@ -13,11 +13,10 @@ a database that already holds the demo, and a second run creates nothing.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from io import BytesIO
@@ -38,6 +37,10 @@ DEMO_PASSWORD = "Sunbid@2026"
 # The trading centre's code marks a database that already holds the demo.
 MARKER_CREDIT_CODE = make_credit_code("12330100470251001")
 DEFAULT_EXPERTS = 240
+# Experts who can sign in with the demo password. The rest of the pool has no
+# password (as in production, where experts answer a draw through signed
+# links): hashing ~0.4 s per account would make seeding take minutes.
+DEMO_EXPERT_LOGINS = 3
 DEFAULT_CLOSING_DELAY = 3.0
 MIN_CLOSING_DELAY = 0.5
 _NAME_SEED = 2026
@@ -356,7 +359,7 @@ def logins(expert_count: int = DEFAULT_EXPERTS) -> SeedResult:
         created=False,
         logins=rows,
         expert_count=expert_count,
-        expert_range=f"{experts[0].username}…{experts[-1].username}",
+        expert_range=f"{experts[0].username}…{experts[min(DEMO_EXPERT_LOGINS, len(experts)) - 1].username}",
     )
 
 
@@ -501,32 +504,6 @@ def _closing_lot_times(closing: dt.datetime, *, opens_later: bool) -> dict[str, 
 # --- seeding ------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _one_hash_for_demo_password() -> Iterator[None]:
-    """Hash the published demo password once instead of once per account.
-
-    PBKDF2 with Django's default work factor takes ~0.4 s per hash: 260
-    accounts would take minutes. Every demo account shares one documented
-    password, so sharing one salted hash of it gives nothing away; accounts
-    with any other password are hashed as usual.
-    """
-    from django.contrib.auth import base_user
-
-    original = base_user.make_password
-    demo_hash = original(DEMO_PASSWORD)
-
-    def make_password(password: str | None, *args: object, **kwargs: object) -> str:
-        if password == DEMO_PASSWORD and not args and not kwargs:
-            return demo_hash
-        return original(password, *args, **kwargs)
-
-    base_user.make_password = make_password
-    try:
-        yield
-    finally:
-        base_user.make_password = original
-
-
 class _Seeder:
     def __init__(self, *, closing_delay: float, experts: int, log: Log) -> None:
         self.closing_delay = closing_delay
@@ -559,9 +536,11 @@ class _Seeder:
 
     def create_people(self, people: list[UserSpec] | tuple[UserSpec, ...]) -> None:
         admin = self.users.get("admin")
-        for spec in people:
+        for index, spec in enumerate(people):
+            can_sign_in = spec.role != Role.EXPERT or index < DEMO_EXPERT_LOGINS
             self.users[spec.username] = user_create(
-                actor=admin, organisation=self.orgs[spec.org], username=spec.username, password=DEMO_PASSWORD,
+                actor=admin, organisation=self.orgs[spec.org], username=spec.username,
+                password=DEMO_PASSWORD if can_sign_in else None,
                 roles=[spec.role], full_name=spec.full_name, email=f"{spec.username}@{_EMAIL_DOMAIN}",
                 mobile=spec.mobile,
             )
@@ -690,7 +669,6 @@ def seed(
     # instead of going to a real server or burying the output on the console.
     with (
         override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"),
-        _one_hash_for_demo_password(),
         transaction.atomic(),
     ):
         seeder.run()

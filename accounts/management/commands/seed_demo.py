@@ -62,7 +62,7 @@ class Command(BaseCommand):
         for login in result.logins:
             username = login.username
             if login.username == result.expert_range.split("…")[0]:
-                username = f"{result.expert_range} ({result.expert_count})"
+                username = f"{result.expert_range} (of {result.expert_count})"
             rows.append((username, login.role, login.organisation))
         widths = [max(_width(row[column]) for row in rows) + 2 for column in range(3)]
         self.stdout.write("")
