@@ -18,7 +18,8 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organisation, OrganisationKind, Role, User
@@ -402,7 +403,8 @@ def tender_cancel(*, actor: User, tender: Tender, reason: str) -> Tender:
                             data={"reason": reason})
         _notify_obtainers(
             tender,
-            title=_("招标终止：%(title)s") % {"title": tender.title},
+            title=_("招标终止：%(title)s"),
+            params={"title": tender.title},
             body=reason,
         )
     return tender
@@ -566,21 +568,28 @@ def amendment_publish(
             document_upload(actor=actor, tender=tender, upload=upload, amendment=amendment)
         _notify_obtainers(
             tender,
-            title=_("澄清/补遗：%(title)s") % {"title": title},
+            title=_("澄清/补遗：%(title)s"),
+            params={"title": title},
             body=body,
         )
     return amendment
 
 
-def _notify_obtainers(tender: Tender, *, title: str, body: str) -> None:
-    """Tell every bidder organisation that obtained the documents (EB 22): in-app now, e-mail on commit."""
+def _notify_obtainers(tender: Tender, *, title: Promise, params: dict[str, str], body: str) -> None:
+    """Tell every bidder organisation that obtained the documents (EB 22): in-app now, e-mail on commit.
+
+    The text is written in the platform's language, whatever language the
+    acting user's page was in: it is stored and mailed to other people.
+    """
     organisation_ids = DocumentObtain.objects.filter(tender=tender).values_list("organisation_id", flat=True)
     recipients = User.objects.filter(
         organisation_id__in=organisation_ids, role_grants__role=Role.BIDDER, is_active=True
     ).distinct()
+    with translation.override(settings.LANGUAGE_CODE):
+        rendered_title = str(title) % params
     notify_users(
         recipients,
-        title=str(title),
+        title=rendered_title,
         body=body,
         url=reverse("portal:announcement", kwargs={"pk": tender.pk}),
     )

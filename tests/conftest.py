@@ -16,7 +16,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts.credit_code import make as make_code
 from accounts.models import OrganisationKind, Role, User
@@ -141,6 +141,10 @@ def _test_settings(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     # Real hashing costs seconds per user; the hash algorithm is not under test.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # A request in English leaves English active on the thread; every test starts in the default.
+    translation.activate(settings.LANGUAGE_CODE)
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     # Every test creates ten people: the production hasher's million rounds would dominate the run.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # A request in English leaves English active on the thread; every test starts in the default.
+    translation.activate(settings.LANGUAGE_CODE)

@@ -14,6 +14,7 @@ import pytest
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
+from django.utils import translation
 
 from accounts.models import Notification, Role
 from accounts.services import user_create
@@ -353,6 +354,16 @@ def test_each_amendment_notifies_again(obtained, people, django_capture_on_commi
 
     assert Notification.objects.filter(recipient=people["carol"]).count() == 2
     assert len([m for m in mail.outbox if m.to == ["carol@example.cn"]]) == 2
+
+
+def test_notifications_are_written_in_the_platform_language_whatever_the_agents_page_was_in(
+    obtained, people
+):
+    with translation.override("en"):
+        publish(obtained, people, title="第1号补遗")
+
+    titles = set(Notification.objects.values_list("title", flat=True))
+    assert titles == {"澄清/补遗：第1号补遗"}
 
 
 def test_the_mail_waits_for_the_commit(obtained, people, django_capture_on_commit_callbacks):
