@@ -143,6 +143,15 @@ def test_portal_is_chinese_by_default():
 
 
 @pytest.mark.django_db
+def test_an_english_browser_still_gets_the_chinese_portal_until_english_is_chosen():
+    response = Client(headers={"accept-language": "en-US,en;q=0.9"}).get(reverse("portal:index"))
+
+    assert '<html lang="zh-hans">' in response.content.decode()
+    assert response.headers["Content-Language"] == "zh-hans"
+    assert "Cookie" in response.headers["Vary"]
+
+
+@pytest.mark.django_db
 def test_language_cookie_renders_the_portal_in_english():
     client = Client()
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
