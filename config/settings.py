@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "audit",
     "accounts",
     "tendering",
+    "experts",
 ]
 
 MIDDLEWARE = [
@@ -226,6 +227,12 @@ SUNBID = {
     "BID_SECURITY_MAX_RATE": "0.02",  # TR 26
     "MIN_BIDDERS": 3,  # TR 44
     "DEFAULT_DECRYPTION_MINUTES": 30,  # EB 30
+}
+# Expert draws (ER 12, TR 46): avoidance windows and answer time, configurable.
+EXPERT_DRAW = {
+    "RECENT_SAME_TENDERER_DAYS": env_int("EXPERT_RECENT_SAME_TENDERER_DAYS", 90, minimum=0),
+    "MONTHLY_LIMIT": env_int("EXPERT_MONTHLY_LIMIT", 6, minimum=1),
+    "RESPONSE_MINUTES": env_int("EXPERT_RESPONSE_MINUTES", 30, minimum=5),
 }
 
 # --- Security (production) --------------------------------------------------

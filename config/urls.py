@@ -16,5 +16,6 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("manage/", include("tendering.urls_manage")),
     path("audit/", include("audit.urls")),
+    path("experts/", include("experts.urls")),
     path("", include("tendering.urls_portal")),
 ]
