@@ -89,6 +89,18 @@ ACTION_LABELS: dict[str, str] = {
     "tendering.document.uploaded": _("上传招标文件"),
     "tendering.amendment.published": _("发布澄清或修改"),
     "tendering.documents.obtained": _("获取招标文件"),
+    "experts.draw_request.created": _("申请抽取评标专家"),
+    "experts.draw_request.approved": _("批准专家抽取申请"),
+    "experts.draw_request.rejected": _("驳回专家抽取申请"),
+    "experts.draw.committed": _("提交随机秘密承诺值"),
+    "experts.draw.run": _("抽取评标专家"),
+    "experts.draw.exhausted": _("符合条件的专家不足"),
+    "experts.draw.complete": _("评标委员会组建完成"),
+    "experts.draw.revealed": _("公布专家抽取结果"),
+    "experts.selection.confirmed": _("专家确认参加"),
+    "experts.selection.declined": _("专家拒绝参加"),
+    "experts.selection.no_answer": _("专家超时未答复"),
+    "experts.selection.replaced": _("递补评标专家"),
 }
 
 

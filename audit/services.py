@@ -111,6 +111,20 @@ def record(
     return AuditEvent.objects.create(hash=digest, **fields)
 
 
+def chain_head_for_update() -> str:
+    """The hash of the newest event, with other appenders held off until the caller's transaction ends.
+
+    For a service that mixes the head into something it then records (the
+    expert draw's seed): no event can slip in between, so its own event's
+    ``prev_hash`` is the head it read. Caller inside ``transaction.atomic()``.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("chain_head_for_update must run inside transaction.atomic().")
+    _lock_head()
+    head = AuditEvent.objects.order_by("-seq").values_list("hash", flat=True).first()
+    return head or GENESIS_HASH
+
+
 def record_standalone(action: str, **kwargs: Any) -> AuditEvent:
     """``record`` in a transaction of its own, for events with no other change (a failed login)."""
     with transaction.atomic():

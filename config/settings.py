@@ -234,6 +234,19 @@ EXPERT_DRAW = {
     "MONTHLY_LIMIT": env_int("EXPERT_MONTHLY_LIMIT", 6, minimum=1),
     "RESPONSE_MINUTES": env_int("EXPERT_RESPONSE_MINUTES", 30, minimum=5),
 }
+# SMS and voice to drawn experts (docs/expert-notifications.md). The default records and sends nothing.
+EXPERT_GATEWAY = env_str("EXPERT_GATEWAY", "experts.gateway.RecordingGateway")
+EXPERT_GATEWAY_URL = env_str("EXPERT_GATEWAY_URL", "")
+EXPERT_GATEWAY_TOKEN = env_str("EXPERT_GATEWAY_TOKEN", "")
+EXPERT_GATEWAY_TIMEOUT = env_int("EXPERT_GATEWAY_TIMEOUT", 10, minimum=1)
+EXPERT_GATEWAY_INBOUND_SECRET = env_str("EXPERT_GATEWAY_INBOUND_SECRET", "")
+if EXPERT_GATEWAY == "experts.gateway.HttpGateway" and not (
+    EXPERT_GATEWAY_URL and EXPERT_GATEWAY_TOKEN and EXPERT_GATEWAY_INBOUND_SECRET
+):
+    raise ImproperlyConfigured(
+        "EXPERT_GATEWAY=experts.gateway.HttpGateway needs EXPERT_GATEWAY_URL, EXPERT_GATEWAY_TOKEN"
+        " and EXPERT_GATEWAY_INBOUND_SECRET."
+    )
 
 # --- Security (production) --------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True

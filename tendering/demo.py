@@ -30,6 +30,9 @@ from django.utils import timezone
 from accounts.credit_code import make as make_credit_code
 from accounts.models import Organisation, OrganisationKind, Role, User
 from accounts.services import organisation_create, user_create
+from experts import pool as expert_pool
+from experts.id_number import make as make_id_number
+from experts.pool import ExpertInput
 from tendering import services as tendering
 from tendering.models import Category, EvaluationMethod, Lot, Tender
 
@@ -155,6 +158,182 @@ def expert_people(count: int) -> list[UserSpec]:
         mobile = f"1{rng.choice('3589')}{rng.randrange(10**9):09d}"
         experts.append(UserSpec(f"expert{number:03d}", "platform", Role.EXPERT, name, mobile))
     return experts
+
+
+# --- the expert pool -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Discipline:
+    """A field of expertise: the leaf specialties its experts hold and where such experts work.
+
+    ``parties`` are demo organisations (keys of ``ORGANISATIONS``) that employ
+    some of them, so that avoidance has something to exclude.
+    """
+
+    leaves: tuple[str, ...]
+    employers: tuple[tuple[str, str], ...]  # (name, first 17 characters of the credit code)
+    parties: tuple[str, ...] = ()
+    weight: int = 1
+
+
+DISCIPLINES: tuple[Discipline, ...] = (
+    Discipline(
+        ("A0101", "A0102", "A0103", "A0107"),
+        (("浙江省建筑设计研究院有限公司", "91330000470001234"), ("江苏省建筑科学研究院有限公司", "91320000134751208"),
+         ("安徽省建筑设计研究总院股份有限公司", "91340000148941507"), ("浙江大学", "12330000470008018"),
+         ("东南大学", "12320000466006219"), ("合肥工业大学", "12340000485000831")),
+        parties=("bidder1", "bidder2"), weight=5,
+    ),
+    Discipline(
+        ("A0104", "A0105", "A0106", "A0501", "A0502", "A0503"),
+        (("华东建筑设计研究院有限公司", "91310000132205931"), ("浙江省建筑设计研究院有限公司", "91330000470001234"),
+         ("江苏省建筑设计研究院股份有限公司", "91320000134761045"), ("国网安徽省电力有限公司经济技术研究院", "91340000MA2MT2K61")),
+        parties=("bidder1",), weight=3,
+    ),
+    Discipline(
+        ("A0201", "A0202", "A0203", "A0204", "A0205", "A0206"),
+        (("上海市政工程设计研究总院（集团）有限公司", "91310000132200425"), ("南京市市政设计研究院有限责任公司", "91320100134700518"),
+         ("合肥市市政设计研究总院有限公司", "91340100149030623"), ("杭州市城市建设发展集团有限公司", "91330100143087412")),
+        parties=("bidder3",), weight=4,
+    ),
+    Discipline(
+        ("A0301", "A0302", "A0303", "A0304", "A0401", "A0402"),
+        (("河海大学", "12320000466007312"), ("浙江省水利水电勘测设计院有限责任公司", "91330000470021466"),
+         ("安徽省水利水电勘测设计研究总院股份有限公司", "91340000148960527")),
+        weight=2,
+    ),
+    Discipline(
+        ("A0601", "A0602", "A0603", "C0104", "C0701", "C0702", "C0703"),
+        (("浙江省建设工程造价管理总站", "12330000470013582"), ("苏州市建设工程造价管理站", "12320500466100728"),
+         ("天健会计师事务所（特殊普通合伙）", "91330000087374063"), ("安徽中兴华工程造价咨询有限公司", "91340100MA2N0G7B4")),
+        weight=5,
+    ),
+    Discipline(
+        ("B0101", "B0102", "B0103", "B0104", "B0105"),
+        (("浙江大学医学院附属第二医院", "12330000470003567"), ("江苏省人民医院", "12320000466002734"),
+         ("安徽医科大学第一附属医院", "12340000485003107"), ("温州医科大学附属第一医院", "12330300470510946")),
+        parties=("hospital", "bidder4"), weight=4,
+    ),
+    Discipline(
+        ("B0201", "B0202", "B0203", "B0204", "B0205", "C0301", "C0302", "C0303"),
+        (("浙江工业大学", "12330000470008729"), ("南京邮电大学", "12320000466008152"),
+         ("中国科学技术大学", "12100000485001546"), ("浙江省信息化发展中心", "12330000470024125")),
+        parties=("bidder5",), weight=4,
+    ),
+    Discipline(
+        ("B0601", "B0602", "C0501", "C0502", "C0503"),
+        (("浙江省生态环境科学设计研究院", "12330000470014233"), ("江苏省环境科学研究院", "12320000466011407"),
+         ("合肥市排水管理办公室", "12340100485202611")),
+        parties=("bidder6", "water"), weight=2,
+    ),
+    Discipline(
+        ("B0401", "B0402", "B0403", "B0301", "B0302", "B0303", "B0304"),
+        (("苏州大学", "12320000466008547"), ("浙江省教育技术中心", "12330000470021855"),
+         ("江苏省产品质量监督检验研究院", "12320000466003518")),
+        parties=("school", "bidder7"), weight=2,
+    ),
+    Discipline(
+        ("C0201", "C0202", "C0203", "C0601", "C0602", "C0101", "C0102", "C0103", "C0105"),
+        (("浙江省物业管理协会", "51330000501751523"), ("江苏省建设监理与招投标协会", "51320000509143206"),
+         ("中国联合工程有限公司", "91330000100022428"), ("安徽省建设监理有限公司", "91340000148946138")),
+        parties=("bidder8",), weight=2,
+    ),
+)
+
+# County-level address codes (GB/T 2260) by the experts' provinces, for their identity numbers.
+_AREA_CODES = {
+    "330000": ("330102", "330105", "330106", "330108", "330110", "330203", "330302", "330402"),
+    "320000": ("320102", "320104", "320106", "320205", "320506", "320508"),
+    "340000": ("340102", "340103", "340104", "340111", "340202"),
+    "310000": ("310101", "310104", "310115"),
+}
+_REGION_WEIGHTS = (("330000", 45), ("320000", 30), ("340000", 20), ("310000", 5))
+_TITLE_WEIGHTS = (("senior_full", 20), ("senior", 55), ("intermediate", 25))
+_POOL_SEED = 4642  # the pool is the same on every run
+
+
+_ABSENCES = ("出差", "出国学术交流", "单位年度检查", "参加培训", "休假", "手术排班")
+_STATUS_CHANGES = (
+    ("suspended", "年度考核中两次无故缺席评标，暂停抽取一年"),
+    ("suspended", "本人申请暂停（外派援疆）"),
+    ("retired", "已届七十周岁，按规定退出专家库"),
+)
+
+
+@dataclass(frozen=True)
+class ExpertProfile:
+    """One demo expert's pool record, as the services take it, plus what to declare afterwards."""
+
+    username: str
+    data: ExpertInput
+    conflicts: tuple[tuple[str, str], ...] = ()  # (organisation key, conflict kind)
+    unavailable: tuple[tuple[int, int, str], ...] = ()  # (days from today, length in days, note)
+    status: tuple[str, str] | None = None  # (status, reason)
+
+
+def _identity_number(rng: random.Random, region: str, taken: set[str]) -> str:
+    while True:
+        born = dt.date(1962, 1, 1) + dt.timedelta(days=rng.randrange(28 * 365))
+        number = make_id_number(f"{rng.choice(_AREA_CODES[region])}{born:%Y%m%d}{rng.randrange(1, 1000):03d}")
+        if number not in taken:
+            taken.add(number)
+            return number
+
+
+def _weighted(rng: random.Random, choices: tuple[tuple[str, int], ...]) -> str:
+    return rng.choices([value for value, _weight in choices], weights=[weight for _value, weight in choices])[0]
+
+
+def expert_profiles(people: list[UserSpec]) -> list[ExpertProfile]:
+    """A pool record for each demo expert: plausible, varied, and the same on every run.
+
+    About one expert in twelve works for a demo bidder or tenderer, one in
+    fifteen has declared a conflict with a demo bidder, one in twenty has
+    unavailable days ahead, and a handful are suspended or retired. The
+    first demo expert (who can sign in) has a conflict and unavailable days,
+    so that "我的专家信息" shows every part.
+    """
+    rng = random.Random(_POOL_SEED)
+    taken: set[str] = set()
+    organisations = {spec.key: spec for spec in ORGANISATIONS}
+    bidders = [spec.key for spec in ORGANISATIONS if spec.kind == OrganisationKind.BIDDER]
+    profiles = []
+    for index, person in enumerate(people):
+        discipline = rng.choices(DISCIPLINES, weights=[d.weight for d in DISCIPLINES])[0]
+        region = _weighted(rng, _REGION_WEIGHTS)
+        leaves = rng.sample(discipline.leaves, k=min(len(discipline.leaves), rng.choice((2, 2, 3, 3, 4))))
+        if discipline.parties and rng.random() < 0.12:
+            party = organisations[rng.choice(discipline.parties)]
+            employer, code17, region = party.name, party.code17, party.region
+        elif rng.random() < 0.05:
+            employer, code17 = "", ""  # retired from service, no employer on record
+        else:
+            employer, code17 = rng.choice(discipline.employers)
+        conflicts: tuple[tuple[str, str], ...] = ()
+        if index == 0 or rng.random() < 0.07:
+            conflicts = ((rng.choice(bidders), rng.choice(("relative", "interest"))),)
+        unavailable: tuple[tuple[int, int, str], ...] = ()
+        if index == 0 or rng.random() < 0.05:
+            unavailable = ((rng.randrange(3, 40), rng.randrange(1, 8), rng.choice(_ABSENCES)),)
+        status = None
+        if index >= DEMO_EXPERT_LOGINS and rng.random() < 0.03:
+            status = rng.choice(_STATUS_CHANGES)
+        profiles.append(
+            ExpertProfile(
+                username=person.username,
+                data=ExpertInput(
+                    code=f"ZJ{index + 1:06d}", name=person.full_name, id_number=_identity_number(rng, region, taken),
+                    mobile=person.mobile, email=f"{person.username}@{_EMAIL_DOMAIN}", employer_name=employer,
+                    employer_credit_code=make_credit_code(code17) if code17 else "",
+                    title=_weighted(rng, _TITLE_WEIGHTS), region=region, specialty_codes=tuple(sorted(leaves)),
+                ),
+                conflicts=conflicts,
+                unavailable=unavailable,
+                status=status,
+            )
+        )
+    return profiles
 
 
 # --- tenders --------------------------------------------------------------------------
@@ -521,7 +700,9 @@ class _Seeder:
         # deadlines run out while everything else is being built.
         closing = self.publish_closing_batch()
         self.log(f"Creating {self.expert_count} experts…")
-        self.create_people(expert_people(self.expert_count))
+        experts = expert_people(self.expert_count)
+        self.create_people(experts)
+        self.create_expert_pool(experts)
         self.create_open_tenders()
         self.wait_until(closing)
         self.finish_closing_batch()
@@ -544,6 +725,27 @@ class _Seeder:
                 roles=[spec.role], full_name=spec.full_name, email=f"{spec.username}@{_EMAIL_DOMAIN}",
                 mobile=spec.mobile,
             )
+
+    def create_expert_pool(self, people: list[UserSpec]) -> None:
+        """Each demo expert's pool record, linked to their account, through the pool services (audited)."""
+        admin = self.users["admin"]
+        today = timezone.localdate()
+        for profile in expert_profiles(people):
+            expert = expert_pool.expert_create(actor=admin, data=profile.data, user=self.users[profile.username])
+            for key, kind in profile.conflicts:
+                organisation = self.orgs[key]
+                expert_pool.expert_conflict_declare(
+                    actor=admin, expert=expert, credit_code=organisation.credit_code,
+                    organisation_name=organisation.name, kind=kind,
+                )
+            for offset, days, note in profile.unavailable:
+                start = today + dt.timedelta(days=offset)
+                expert_pool.expert_unavailability_add(
+                    actor=admin, expert=expert, start=start, end=start + dt.timedelta(days=days - 1), note=note
+                )
+            if profile.status is not None:
+                status, reason = profile.status
+                expert_pool.expert_set_status(actor=admin, expert=expert, status=status, reason=reason)
 
     def draft(self, key: str, *, lot_times: dict[str, dt.datetime] | None = None) -> Tender:
         """Create the announcement and its tender document; lots only when their times are known."""
