@@ -371,6 +371,7 @@ def main() -> int:
     evaluation = timezone.now() + dt.timedelta(days=1)
     timings: list[float] = []
     breakdowns: list[dict[str, float]] = []
+    by_locality: dict[str, list[float]] = {}
     for index, lot in enumerate(lots):
         data = services.DrawRequestInput(
             items=[
@@ -403,6 +404,7 @@ def main() -> int:
         if index >= WARM_UP:
             timings.append(elapsed)
             breakdowns.append(dict(phases))
+            by_locality.setdefault(request.locality, []).append(elapsed)
 
     if not timings:
         say("No lot was left for a counted run: use a fresh database.")
@@ -412,6 +414,10 @@ def main() -> int:
         f"draw_run on {vendor}: median {median:.1f} ms, min {min(timings):.1f} ms, "
         f"max {max(timings):.1f} ms over {len(timings)} runs"
     )
+    for locality, values in sorted(by_locality.items()):
+        say(
+            f"  {locality} draws: median {statistics.median(values):.1f} ms over {len(values)} runs"
+        )
     say(
         "  median per phase: "
         + ", ".join(

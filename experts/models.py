@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.models import validate_credit_code
 from tendering.models import Lot
@@ -40,7 +41,7 @@ class ExpertTitle(models.TextChoices):
 class ExpertStatus(models.TextChoices):
     ACTIVE = "active", _("在库")
     SUSPENDED = "suspended", _("暂停")
-    RETIRED = "retired", _("退出")
+    RETIRED = "retired", pgettext_lazy("expert status", "退出")
 
 
 class Expert(models.Model):
@@ -226,6 +227,9 @@ class DrawExclusion(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["request", "expert"], name="unique_exclusion_per_draw")]
 
+    def __str__(self) -> str:
+        return f"{self.expert} · {self.get_reason_display()}"
+
 
 class SelectionStatus(models.TextChoices):
     RESERVE = "reserve", _("候补")
@@ -282,3 +286,6 @@ class OutboundMessage(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} → {self.recipient}"

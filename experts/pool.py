@@ -28,11 +28,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Count, Max
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
@@ -175,9 +176,11 @@ def _title_value(text: str) -> str | None:
 
 
 def _region_value(text: str) -> str | None:
+    """The region code for a code or its Chinese name, whatever language the importing page is in."""
     if text in REGION_NAMES:
         return text
-    by_name = {str(name): code for code, name in REGION_NAMES.items()}
+    with translation.override(settings.LANGUAGE_CODE):
+        by_name = {str(name): code for code, name in REGION_NAMES.items()}
     return by_name.get(text)
 
 

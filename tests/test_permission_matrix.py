@@ -176,7 +176,8 @@ class World:
 
     Each test runs in a savepoint that is rolled back, so what a request
     changes is gone for the next one. The ``cached_property`` parts (a lot
-    moved past its deadline, the expert pool) are built in the test that
+    moved past its deadline, the expert pool, the draw of experts in each of
+    its states) are built in the test that
     asks for them, on that test's copy, and rolled back with it: never read
     them while the module's world is being built, or every later test would
     hold objects that no longer exist.
@@ -1140,7 +1141,7 @@ CASES: list[Case] = [
     # Before the award the service refuses: the watcher is sent back with the reason and nothing changes.
     Case("experts:draw_reveal", "complete, not awarded", "post", outcomes(ok=DRAW_WATCHERS),
          kwargs=FULL_PANEL, follow=True, content=_reveal_waits_for_award),
-    Case("experts:draw_reveal", "awarded", "get", post_only(), kwargs=AWARDED_DRAW),
+    Case("experts:draw_reveal", "pending", "get", post_only(), kwargs=PENDING_DRAW),
     # The record is published with the result, to everyone; before the reveal it exists for nobody.
     Case("experts:draw_record", "revealed", "get", outcomes(ok=EVERYONE), kwargs=REVEALED_DRAW,
          content=_record_downloaded),

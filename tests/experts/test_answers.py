@@ -449,7 +449,10 @@ def run_worker():
         signal.signal(name, handler)
 
 
+
+
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("specialty_list")
 def test_the_worker_turns_silence_into_no_answer_and_notifies_the_replacement(
     closed_lot, people, building, clock, run_worker
 ):

@@ -7,6 +7,7 @@ import io
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import translation
 from openpyxl import Workbook
 
 from accounts.credit_code import make as make_code
@@ -88,6 +89,11 @@ def test_a_utf8_csv_with_bom_imports_every_row_and_audits_each(people):
 
 def test_a_utf8_csv_without_bom_imports_too(people):
     assert_three_imported(run(people, csv_bytes(good_rows(), encoding="utf-8")))
+
+
+def test_a_chinese_file_imports_while_the_administrators_page_is_in_english(people):
+    with translation.override("en"):
+        assert_three_imported(run(people, csv_bytes(good_rows())))
 
 
 def test_a_gb18030_csv_as_chinese_excel_saves_it_imports(people):
