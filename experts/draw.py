@@ -81,8 +81,8 @@ class Stream:
 
     def below(self, n: int) -> int:
         """A uniform integer in [0, n), by rejection sampling."""
-        if n <= 0:
-            raise ValueError("below() needs a positive bound")
+        if not 0 < n <= _TWO_64:
+            raise ValueError("below() needs a bound between 1 and 2**64")
         limit = _TWO_64 - (_TWO_64 % n)
         while True:
             value = self._next_u64()
