@@ -685,6 +685,11 @@ def selection_decline(
             selection.respond_by is None or now < selection.respond_by
         ):
             raise DomainError("draw.response_window_open", _("答复时限尚未届满。"), status=409)
+        if status == SelectionStatus.DECLINED and selection.respond_by is not None and now > selection.respond_by:
+            # Past the window the expiry sweep records NO_ANSWER; a late reply does not rewrite that.
+            raise DomainError(
+                "draw.response_window_closed", _("答复时限已过，逾期未答复视为不参加。"), status=409
+            )
         selection.status = status
         selection.responded_at = now
         selection.response_channel = channel[:20]

@@ -292,6 +292,23 @@ def test_a_confirmation_after_the_window_is_refused(closed_lot, people, building
     assert refused.value.code == "draw.response_window_closed"
 
 
+def test_a_decline_after_the_window_is_refused_and_left_to_the_no_answer_sweep(
+    closed_lot, people, building, sent, clock
+):
+    make_experts(5, [building])
+    request = approved_request(people, closed_lot, [(building, 5, 0)])
+    services.draw_run(actor=people["sam"], request=request, supervisor_number="3")
+    clock.move_to(AFTER_DEADLINE + dt.timedelta(minutes=31), tick=False)
+    late = request.selections.get(position=1)
+
+    with pytest.raises(DomainError) as refused:
+        services.selection_decline(selection=late, status=SelectionStatus.DECLINED, channel="link")
+
+    assert refused.value.code == "draw.response_window_closed"
+    late.refresh_from_db()
+    assert late.status == SelectionStatus.NOTIFIED
+
+
 def test_an_answer_is_final(closed_lot, people, building, sent):
     make_experts(6, [building])
     request = approved_request(people, closed_lot, [(building, 5, 1)])
