@@ -30,6 +30,7 @@ from django.utils import timezone
 from accounts.credit_code import make as make_credit_code
 from accounts.models import Organisation, OrganisationKind, Role, User
 from accounts.services import organisation_create, user_create
+from core.pdf import register_cjk_font
 from experts import pool as expert_pool
 from experts.id_number import make as make_id_number
 from experts.pool import ExpertInput
@@ -549,19 +550,8 @@ def is_seeded() -> bool:
 # --- documents -------------------------------------------------------------------------
 
 
-_FONT = "STSong-Light"
-
-
-def _register_font() -> None:
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-
-    if _FONT not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(UnicodeCIDFont(_FONT))
-
-
 def render_pdf(title: str, sections: list[tuple[str, str]], table: list[list[str]] | None = None) -> bytes:
-    """A small real PDF with Chinese text, using reportlab's built-in CID font (no font files)."""
+    """A small real PDF with Chinese text in the platform's embedded font (core.pdf)."""
     from reportlab.lib import colors
     from reportlab.lib.enums import TA_CENTER
     from reportlab.lib.pagesizes import A4
@@ -569,8 +559,8 @@ def render_pdf(title: str, sections: list[tuple[str, str]], table: list[list[str
     from reportlab.lib.units import mm
     from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-    _register_font()
-    body = ParagraphStyle("body", fontName=_FONT, fontSize=10.5, leading=17, wordWrap="CJK", firstLineIndent=21)
+    font = register_cjk_font()
+    body = ParagraphStyle("body", fontName=font, fontSize=10.5, leading=17, wordWrap="CJK", firstLineIndent=21)
     heading = ParagraphStyle("heading", parent=body, fontSize=13, leading=22, firstLineIndent=0, spaceBefore=8)
     cover = ParagraphStyle("cover", parent=body, fontSize=18, leading=28, alignment=TA_CENTER, firstLineIndent=0)
     cell = ParagraphStyle("cell", parent=body, fontSize=9, leading=13, firstLineIndent=0)
