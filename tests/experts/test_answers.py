@@ -30,9 +30,7 @@ from .draw_support import (
     AFTER_DEADLINE,
     T0,
     approved_request,
-    close_bidding,
     make_experts,
-    specialty,
 )
 
 SECRET = "inbound-test-secret"
@@ -49,18 +47,6 @@ def clock(time_machine):
 @pytest.fixture(autouse=True)
 def inbound_secret(settings):
     settings.EXPERT_GATEWAY_INBOUND_SECRET = SECRET
-
-
-@pytest.fixture
-def building(db):
-    return specialty("A0101")
-
-
-@pytest.fixture
-def closed_lot(lot, clock):
-    close_bidding(clock)
-    lot.refresh_from_db()
-    return lot
 
 
 def run_draw(people, lot, items):

@@ -45,7 +45,6 @@ from .draw_support import (
     make_expert_rows,
     make_experts,
     outside_code,
-    patch_notifications,
     specialty,
 )
 
@@ -64,11 +63,6 @@ def clock(time_machine, settings):
     }
     time_machine.move_to(T0, tick=False)
     return time_machine
-
-
-@pytest.fixture
-def sent(monkeypatch):
-    return patch_notifications(monkeypatch)
 
 
 @pytest.fixture
@@ -169,16 +163,6 @@ def past_requests(orgs, people, building):
         item = DrawItem.objects.create(request=request, specialty=building, members=5)
         requests[key] = (request, item)
     return requests
-
-
-@pytest.fixture
-def building(db):
-    return specialty("A0101")
-
-
-@pytest.fixture
-def decoration(db):
-    return specialty("A0102")
 
 
 @pytest.fixture

@@ -19,11 +19,8 @@ from .draw_support import (
     T0,
     approved_request,
     award,
-    close_bidding,
     make_experts,
-    patch_notifications,
     request_input,
-    specialty,
 )
 
 
@@ -31,28 +28,6 @@ from .draw_support import (
 def clock(time_machine):
     time_machine.move_to(T0, tick=False)
     return time_machine
-
-
-@pytest.fixture
-def closed_lot(lot, clock):
-    close_bidding(clock)
-    lot.refresh_from_db()
-    return lot
-
-
-@pytest.fixture
-def building(db):
-    return specialty("A0101")
-
-
-@pytest.fixture
-def decoration(db):
-    return specialty("A0102")
-
-
-@pytest.fixture
-def sent(monkeypatch):
-    return patch_notifications(monkeypatch)
 
 
 # --- ER 9: at least 5, an odd number, experts at least two thirds ------------------------------

@@ -25,7 +25,6 @@ from .draw_support import (
     close_bidding,
     make_experts,
     notified,
-    patch_notifications,
     specialty,
 )
 
@@ -34,11 +33,6 @@ from .draw_support import (
 def clock(time_machine):
     time_machine.move_to(T0, tick=False)
     return time_machine
-
-
-@pytest.fixture
-def sent(monkeypatch):
-    return patch_notifications(monkeypatch)
 
 
 @pytest.fixture

@@ -39,11 +39,6 @@ def clock(time_machine):
 
 
 @pytest.fixture
-def building(db):
-    return specialty("A0101")
-
-
-@pytest.fixture
 def closed_lot(lot, people, clock):
     tendering.documents_obtain(actor=people["bob"], tender=lot.tender)
     close_bidding(clock)

@@ -29,7 +29,6 @@ from .draw_support import (
     approved_request,
     close_bidding,
     make_experts,
-    specialty,
 )
 
 EXPIRY_TASK = "experts.tasks.expire_due_selections"
@@ -40,11 +39,6 @@ SECRET = "inbound-test-secret"
 def clock(time_machine):
     time_machine.move_to(T0, tick=False)
     return time_machine
-
-
-@pytest.fixture
-def building(db):
-    return specialty("A0101")
 
 
 @pytest.fixture
