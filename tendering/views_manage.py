@@ -8,6 +8,7 @@ business rules and their Chinese messages come from the services.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -218,19 +219,28 @@ def tender_preview(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "tendering/tender_preview.html", context)
 
 
-@login_required
-@require_POST
-def tender_publish(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _user(request)
-    tender = selectors.tender_for_agent(user=user, tender_id=pk)
+def _post_action(request: HttpRequest, call: Callable[[], object], *, done: str) -> None:
+    """Run a POST action's one service call: success and refusal become messages on the next page.
+
+    ``NotFound`` and ``NotPermitted`` are not refusals to report but answers
+    (404/403), left to the error middleware.
+    """
     try:
-        services.tender_publish(actor=user, tender=tender)
+        call()
     except (NotFound, NotPermitted):
         raise
     except DomainError as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, _("招标公告已发布。"))
+        messages.success(request, done)
+
+
+@login_required
+@require_POST
+def tender_publish(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _user(request)
+    tender = selectors.tender_for_agent(user=user, tender_id=pk)
+    _post_action(request, lambda: services.tender_publish(actor=user, tender=tender), done=_("招标公告已发布。"))
     return redirect("tendering:tender_detail", pk=tender.pk)
 
 
@@ -331,14 +341,7 @@ def lot_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def lot_delete(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     lot = selectors.lot_for_agent(user=user, lot_id=pk)
-    try:
-        services.lot_delete(actor=user, lot=lot)
-    except (NotFound, NotPermitted):
-        raise
-    except DomainError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(request, _("标段已删除。"))
+    _post_action(request, lambda: services.lot_delete(actor=user, lot=lot), done=_("标段已删除。"))
     return redirect("tendering:tender_detail", pk=lot.tender_id)
 
 
@@ -476,14 +479,7 @@ def obtainers(request: HttpRequest, pk: int) -> HttpResponse:
 def obtain(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     tender = selectors.portal_tender(tender_id=pk)
-    try:
-        services.documents_obtain(actor=user, tender=tender)
-    except (NotFound, NotPermitted):
-        raise
-    except DomainError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(request, _("已登记获取招标文件，现在可以下载。"))
+    _post_action(request, lambda: services.documents_obtain(actor=user, tender=tender), done=_("已登记获取招标文件，现在可以下载。"))
     return redirect("portal:announcement", pk=tender.pk)
 
 
