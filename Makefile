@@ -67,7 +67,11 @@ run: $(STAMP_RUN)
 	$(BIN)/daphne -b $(HOST) -p $(PORT) config.asgi:application
 
 # pytest exits 5 when no test ran: make treats that, like any failure, as an error.
+# Browser tests need Debian's Chromium and a CJK font: installed when missing
+# (needs root or sudo). Where that is impossible they are skipped with the
+# reason, except under CI=true, where a missing browser fails the run.
 test: $(STAMP_TEST)
+	@bash scripts/ensure_browser.sh || [ "$${CI:-}" != true ]
 	$(CLEAN_ENV) $(BIN)/python -m pytest -m "not services" $(PYTEST_ARGS)
 
 test-services: $(STAMP_TEST)

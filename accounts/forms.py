@@ -162,3 +162,12 @@ class RoleGrantInlineFormSet(BaseInlineFormSet):
                 if form.cleaned_data and not form.cleaned_data.get("DELETE") and form.cleaned_data.get("role")
             }
         )
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(
+        label=_("令牌名称"),
+        max_length=100,
+        error_messages={"required": _("请填写令牌名称（不超过100个字符）。")},
+        help_text=_("例如“投标客户端（办公室电脑）”，便于日后辨认和撤销。"),
+    )

@@ -147,3 +147,82 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class OrganisationKeyStatus(models.TextChoices):
+    ACTIVE = "active", _("当前使用")
+    RETIRED = "retired", _("已停用")
+
+
+class OrganisationKey(models.Model):
+    """An organisation's registered public keys: one for sealing to it, one for its signatures.
+
+    The private halves never reach the server (they live in the organisation's
+    browsers and backup files). A key set is never deleted: a bid sealed to an
+    earlier key must still open after the organisation rotated its keys, so a
+    retired key stays here, findable by fingerprint, forever.
+    """
+
+    organisation = models.ForeignKey(
+        Organisation, verbose_name=_("组织"), on_delete=models.PROTECT, related_name="keys"
+    )
+    encryption_public = models.BinaryField(_("加密公钥（SPKI DER）"))
+    encryption_fingerprint = models.CharField(_("加密公钥指纹"), max_length=64, unique=True)
+    signing_public = models.BinaryField(_("签名公钥（SPKI DER）"))
+    signing_fingerprint = models.CharField(_("签名公钥指纹"), max_length=64, unique=True)
+    status = models.CharField(
+        _("状态"), max_length=10, choices=OrganisationKeyStatus.choices, default=OrganisationKeyStatus.ACTIVE
+    )
+    registered_by = models.ForeignKey(
+        User, verbose_name=_("登记人"), on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    registered_at = models.DateTimeField(_("登记时间"))
+    retired_at = models.DateTimeField(_("停用时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("组织密钥")
+        verbose_name_plural = _("组织密钥")
+        ordering = ["organisation", "-registered_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation"],
+                condition=models.Q(status="active"),
+                name="one_active_key_per_organisation",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organisation} · {self.encryption_fingerprint[:16]}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == OrganisationKeyStatus.ACTIVE
+
+
+class ApiToken(models.Model):
+    """A bearer token for the JSON API (the command-line client, automation).
+
+    Only the SHA-256 of the secret is stored: whoever reads the database cannot
+    use a token. ``prefix`` (the first characters of the secret) lets the owner
+    tell their tokens apart without the secret.
+    """
+
+    user = models.ForeignKey(User, verbose_name=_("用户"), on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(_("名称"), max_length=100)
+    token_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(_("前缀"), max_length=12)
+    created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
+    last_used_at = models.DateTimeField(_("最近使用"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("撤销时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("API 令牌")
+        verbose_name_plural = _("API 令牌")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -19,7 +19,17 @@ from django.db.models import Case, Count, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Notification, Organisation, OrganisationKind, Role, RoleGrant, User
+from accounts.models import (
+    ApiToken,
+    Notification,
+    Organisation,
+    OrganisationKey,
+    OrganisationKeyStatus,
+    OrganisationKind,
+    Role,
+    RoleGrant,
+    User,
+)
 from audit.models import AuditEvent
 from audit.selectors import chain_head
 from core.errors import NotFound, NotPermitted
@@ -408,3 +418,76 @@ def notification_for(*, user: User, notification_id: int) -> Notification:
     if notification is None:
         raise NotFound("notification.not_found", _("消息不存在。"))
     return notification
+
+
+# --- organisation keys -----------------------------------------------------------------------
+
+# Roles whose organisations seal (bidders) or hold a share of an opening key
+# (agency, tenderer, supervising authority): their users register and hold the
+# organisation's keys. ``ROLE_ORGANISATION_KINDS`` ties each role to its kind.
+KEY_ROLES: tuple[str, ...] = (Role.BIDDER, Role.AGENT, Role.TENDERER_REP, Role.SUPERVISOR)
+
+
+def may_hold_keys(user: User) -> bool:
+    """Whether ``user`` may see and register their organisation's keys."""
+    return (
+        user.is_authenticated
+        and user.organisation_id is not None
+        and user.has_role(*KEY_ROLES)
+        and user.organisation.is_active
+    )
+
+
+def organisation_key_active(organisation: Organisation | int) -> OrganisationKey | None:
+    """The organisation's key set in use now (at most one), or None if it registered none."""
+    organisation_id = organisation if isinstance(organisation, int) else organisation.pk
+    return (
+        OrganisationKey.objects.filter(organisation_id=organisation_id, status=OrganisationKeyStatus.ACTIVE)
+        .select_related("organisation")
+        .first()
+    )
+
+
+def organisation_key_by_fingerprint(fingerprint: str) -> OrganisationKey | None:
+    """The key set, active or retired, whose encryption or signing fingerprint is ``fingerprint``.
+
+    Fingerprints are lowercase hex; anything else matches nothing. Retired
+    key sets are found too: a bid sealed before a rotation still names them.
+    """
+    if not isinstance(fingerprint, str) or len(fingerprint) != 64:
+        return None
+    return (
+        OrganisationKey.objects.filter(Q(encryption_fingerprint=fingerprint) | Q(signing_fingerprint=fingerprint))
+        .select_related("organisation")
+        .first()
+    )
+
+
+def organisation_keys_for(*, user: User) -> list[OrganisationKey]:
+    """Every key set the user's organisation ever registered, newest first (the key page).
+
+    ``NotPermitted`` for a user whose roles do not hold keys.
+    """
+    if not may_hold_keys(user):
+        raise NotPermitted("key.not_permitted", _("您的角色不能管理本单位的密钥。"))
+    return list(
+        OrganisationKey.objects.filter(organisation_id=user.organisation_id)
+        .select_related("registered_by")
+        .order_by("-registered_at", "-id")
+    )
+
+
+# --- API tokens ------------------------------------------------------------------------------
+
+
+def api_tokens_for(*, user: User) -> list[ApiToken]:
+    """The user's own tokens, newest first, revoked ones included (never the secrets: none are stored)."""
+    return list(ApiToken.objects.filter(user=user).order_by("-created_at", "-id"))
+
+
+def api_token_for(*, user: User, token_id: int) -> ApiToken:
+    """One of the user's own tokens; anyone else's is ``NotFound``, like a missing one."""
+    token = ApiToken.objects.filter(pk=token_id, user=user).first()
+    if token is None:
+        raise NotFound("token.not_found", _("令牌不存在。"))
+    return token

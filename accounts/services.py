@@ -8,23 +8,29 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mass_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts import credit_code
+from accounts import credit_code, tokens
+from accounts.keys import check_key_set
 from accounts.models import (
     ROLE_ORGANISATION_KINDS,
+    ApiToken,
     Notification,
     Organisation,
+    OrganisationKey,
+    OrganisationKeyStatus,
     OrganisationKind,
     Role,
     RoleGrant,
     User,
     validate_credit_code,
 )
+from accounts.selectors import may_hold_keys
 from audit.services import record, record_standalone
-from core.errors import DomainError
+from core.errors import DomainError, NotFound, NotPermitted
 
 
 def organisation_create(
@@ -283,3 +289,128 @@ def notification_mark_read(*, actor: User, notification_id: int) -> None:
 
 def notifications_mark_all_read(*, actor: User) -> int:
     return Notification.objects.filter(recipient=actor, read_at__isnull=True).update(read_at=timezone.now())
+
+
+# --- organisation keys -----------------------------------------------------------------------
+
+
+def organisation_key_register(*, actor: User, encryption_public: bytes, signing_public: bytes) -> OrganisationKey:
+    """Register a new key set for the actor's organisation and retire the one in use.
+
+    The actor must hold a role that seals or keeps an opening-key share
+    (``selectors.KEY_ROLES``) in an active organisation (``key.not_permitted``,
+    403). ``encryption_public`` must be an RSA 3072 (e = 65537) and
+    ``signing_public`` an ECDSA P-256 SubjectPublicKeyInfo DER (``key.invalid``,
+    ``key.weak``); neither may have been registered before, by anyone
+    (``key.duplicate``). The previous active key set is retired, never
+    deleted: bids sealed to it must still open. Audited as
+    ``accounts.key.retired`` (when there was one) and ``accounts.key.registered``.
+    """
+    if not may_hold_keys(actor):
+        raise NotPermitted("key.not_permitted", _("您的角色不能管理本单位的密钥。"))
+    checked = check_key_set(encryption_public=encryption_public, signing_public=signing_public)
+    fingerprints = [checked.encryption_fingerprint, checked.signing_fingerprint]
+    with transaction.atomic():
+        # The organisation row is the lock: two registrations for one
+        # organisation run one after the other, so exactly one stays active.
+        organisation = Organisation.objects.select_for_update().get(pk=actor.organisation_id)
+        if OrganisationKey.objects.filter(
+            Q(encryption_fingerprint__in=fingerprints) | Q(signing_fingerprint__in=fingerprints)
+        ).exists():
+            raise DomainError("key.duplicate", _("该公钥已经登记过，请生成新的密钥。"))
+        now = timezone.now()
+        previous = OrganisationKey.objects.filter(
+            organisation=organisation, status=OrganisationKeyStatus.ACTIVE
+        ).first()
+        if previous is not None:
+            previous.status = OrganisationKeyStatus.RETIRED
+            previous.retired_at = now
+            previous.save(update_fields=["status", "retired_at"])
+            record(
+                "accounts.key.retired",
+                actor=actor,
+                obj=previous,
+                data={
+                    "organisation": organisation.credit_code,
+                    "encryption_fingerprint": previous.encryption_fingerprint,
+                    "signing_fingerprint": previous.signing_fingerprint,
+                },
+            )
+        try:
+            # A savepoint, so that a key registered at the same moment by
+            # another organisation surfaces as key.duplicate, not a 500.
+            with transaction.atomic():
+                key = OrganisationKey.objects.create(
+                    organisation=organisation,
+                    encryption_public=checked.encryption_public,
+                    encryption_fingerprint=checked.encryption_fingerprint,
+                    signing_public=checked.signing_public,
+                    signing_fingerprint=checked.signing_fingerprint,
+                    status=OrganisationKeyStatus.ACTIVE,
+                    registered_by=actor,
+                    registered_at=now,
+                )
+        except IntegrityError:
+            raise DomainError("key.duplicate", _("该公钥已经登记过，请生成新的密钥。")) from None
+        record(
+            "accounts.key.registered",
+            actor=actor,
+            obj=key,
+            data={
+                "organisation": organisation.credit_code,
+                "encryption_fingerprint": key.encryption_fingerprint,
+                "signing_fingerprint": key.signing_fingerprint,
+                "replaces": previous.encryption_fingerprint if previous is not None else None,
+            },
+        )
+    return key
+
+
+# --- API tokens ------------------------------------------------------------------------------
+
+API_TOKEN_NAME_MAX = 100
+API_TOKENS_PER_USER = 20
+
+
+def api_token_create(*, actor: User, name: str) -> tuple[ApiToken, str]:
+    """A new API token for the actor, and its secret — returned once, stored only as its SHA-256.
+
+    ``token.name`` when the name is empty or too long; ``token.too_many`` past
+    ``API_TOKENS_PER_USER`` unrevoked tokens. Audited as
+    ``accounts.token.created`` with the name and display prefix, never the secret.
+    """
+    name = (name or "").strip()
+    if not name or len(name) > API_TOKEN_NAME_MAX:
+        raise DomainError("token.name", _("请填写令牌名称（不超过100个字符）。"), field="name")
+    secret = tokens.new_secret()
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=actor.pk)
+        if ApiToken.objects.filter(user=locked, revoked_at__isnull=True).count() >= API_TOKENS_PER_USER:
+            raise DomainError(
+                "token.too_many",
+                _("有效令牌已达上限（%(limit)s 个），请先撤销不用的令牌。"),
+                limit=API_TOKENS_PER_USER,
+            )
+        token = ApiToken.objects.create(
+            user=locked, name=name, token_hash=tokens.secret_hash(secret), prefix=tokens.display_prefix(secret)
+        )
+        record("accounts.token.created", actor=actor, obj=token, data={"name": name, "prefix": token.prefix})
+    return token, secret
+
+
+def api_token_revoke(*, actor: User, token_id: int) -> ApiToken:
+    """Revoke one of the actor's own tokens (someone else's: ``token.not_found``, 404).
+
+    Revoking a revoked token changes nothing and records nothing. Audited as
+    ``accounts.token.revoked``.
+    """
+    with transaction.atomic():
+        token = ApiToken.objects.select_for_update().filter(pk=token_id, user=actor).first()
+        if token is None:
+            raise NotFound("token.not_found", _("令牌不存在。"))
+        if token.revoked_at is not None:
+            return token
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        record("accounts.token.revoked", actor=actor, obj=token, data={"name": token.name, "prefix": token.prefix})
+    return token

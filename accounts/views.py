@@ -127,6 +127,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if user.has_role(Role.PLATFORM_ADMIN):
         context["platform_admin"] = selectors.dashboard_platform_admin(user=user)
     context["has_sections"] = bool(context)
+    # A bidder without registered keys cannot seal a bid; a custodian cannot receive a share.
+    context["keys_missing"] = (
+        selectors.may_hold_keys(user) and selectors.organisation_key_active(user.organisation_id) is None
+    )
     return render(request, "accounts/dashboard.html", context)
 
 

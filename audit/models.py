@@ -18,6 +18,9 @@ class Sensitivity(models.TextChoices):
     # Who obtained the tender documents, and how many (EB 21): hidden from
     # everyone but the platform until bidding has closed for the tender.
     UNTIL_BID_DEADLINE = "until_bid_deadline", _("投标截止前保密")
+    # Who submitted, replaced or withdrew a bid (EB 27): hidden from everyone,
+    # platform administrators included, until bidding has closed for the tender.
+    BIDS_UNTIL_DEADLINE = "bids_until_deadline", _("投标截止前对所有人保密")
 
 
 class AuditEvent(models.Model):

@@ -3,7 +3,9 @@
 Supervisors and platform administrators browse the chain. Events marked
 ``until_bid_deadline`` (who obtained the tender documents, EB 21) are hidden
 entirely from everyone but platform administrators until bidding has closed
-for their tender: not listed, not counted, not found.
+for their tender: not listed, not counted, not found. Events marked
+``bids_until_deadline`` (who submitted, replaced or withdrew a bid, EB 27) are
+hidden the same way from platform administrators too.
 """
 
 from __future__ import annotations
@@ -151,13 +153,16 @@ def _apply_filter(qs: QuerySet[AuditEvent], f: EventFilter) -> QuerySet[AuditEve
     return qs
 
 
-def _without_sealed(qs: QuerySet[AuditEvent], now: dt.datetime) -> QuerySet[AuditEvent]:
-    confidential = Q(sensitivity=Sensitivity.UNTIL_BID_DEADLINE)
-    referenced = qs.filter(sensitivity=Sensitivity.UNTIL_BID_DEADLINE, tender_id__isnull=False).values("tender_id")
+def _without_sealed(
+    qs: QuerySet[AuditEvent], now: dt.datetime, *, levels: tuple[str, ...]
+) -> QuerySet[AuditEvent]:
+    """``qs`` without the events of sensitivity in ``levels`` whose tender is still sealed."""
+    confidential = Q(sensitivity__in=levels)
+    referenced = qs.filter(confidential, tender_id__isnull=False).values("tender_id")
     sealed = sealed_tender_ids(tender_ids=referenced, now=now)
     return (
         # A sensitivity this code does not know stays hidden (fail closed).
-        qs.filter(sensitivity__in=[Sensitivity.PUBLIC, Sensitivity.UNTIL_BID_DEADLINE])
+        qs.filter(sensitivity__in=Sensitivity.values)
         .exclude(confidential & Q(tender_id__isnull=True))
         .exclude(confidential & Q(tender_id__in=sealed))
         # A tender that no longer exists cannot say its bidding closed.
@@ -171,14 +176,21 @@ def events_visible_to(
     """The chain as ``user`` may browse it, newest first.
 
     Supervisors and platform administrators only (``NotPermitted`` otherwise).
-    For everyone but platform administrators, confidential events of tenders
-    still open for bidding are left out of the queryset itself, so they are
-    neither listed nor counted.
+    Confidential events of tenders still open for bidding are left out of the
+    queryset itself, so they are neither listed nor counted: obtain events for
+    everyone but platform administrators, bid events for everyone.
     """
     require_auditor(user)
     qs = _apply_filter(AuditEvent.objects.all(), filters or EventFilter())
-    if not user.has_role(Role.PLATFORM_ADMIN):
-        qs = _without_sealed(qs, now or timezone.now())
+    if user.has_role(Role.PLATFORM_ADMIN):
+        # Who obtained the documents is the platform's own audit (EB 21); who bid is nobody's (EB 27).
+        qs = _without_sealed(qs, now or timezone.now(), levels=(Sensitivity.BIDS_UNTIL_DEADLINE,))
+    else:
+        qs = _without_sealed(
+            qs,
+            now or timezone.now(),
+            levels=(Sensitivity.UNTIL_BID_DEADLINE, Sensitivity.BIDS_UNTIL_DEADLINE),
+        )
     return qs.order_by("-seq")
 
 

@@ -27,6 +27,11 @@ if settings.SERVE_STATIC:
 
     http_app = ASGIStaticFilesHandler(django_asgi_app)
 
+from bidding.asgi import UploadPartLimit  # noqa: E402
+
+# Oversized bid upload parts are refused before Django spools their body (bidding/asgi.py).
+http_app = UploadPartLimit(http_app)
+
 application = ProtocolTypeRouter(
     {
         "http": http_app,

@@ -52,6 +52,8 @@ INSTALLED_APPS = [
     "accounts",
     "tendering",
     "experts",
+    "bidding",
+    "opening",
 ]
 
 MIDDLEWARE = [
@@ -61,6 +63,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # API tokens on /api/ only, replacing the session user (docs/keys.md).
+    "accounts.middleware.ApiTokenMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "audit.middleware.AuditContextMiddleware",
@@ -207,6 +211,18 @@ MEDIA_URL = "/media/"
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 TENDER_DOCUMENT_MAX_BYTES = env_int("TENDER_DOCUMENT_MAX_BYTES", 200 * 1024 * 1024, minimum=1024)
+# Sealed bids (docs/bidding.md): the largest sealed file accepted, and the size of
+# each part of the resumable upload (one storage object per part). A part is
+# read through a spooled temporary file, never whole in memory.
+BID_MAX_SIZE = env_int("BID_MAX_SIZE", 1024 * 1024 * 1024, minimum=1024)
+BID_UPLOAD_PART_SIZE = env_int("BID_UPLOAD_PART_SIZE", 8 * 1024 * 1024, minimum=1024)
+# Ed25519 private key (PEM) that signs bid receipts. Unset with DEBUG on: a
+# development key is made under var/ on first use. Unset with DEBUG off: no
+# receipt can be issued, so no bid is accepted (bidding.receipts says why).
+RECEIPT_SIGNING_KEY = env_optional("RECEIPT_SIGNING_KEY") or (
+    str(VAR_DIR / "receipt-signing-key.pem") if DEBUG else ""
+)
+RECEIPT_SIGNING_KEY_CREATE = DEBUG and not env_optional("RECEIPT_SIGNING_KEY")
 
 # --- E-mail -----------------------------------------------------------------
 EMAIL_BACKEND = env_str(

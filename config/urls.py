@@ -14,8 +14,13 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
+    path("api/", include("accounts.urls_api")),
     path("manage/", include("tendering.urls_manage")),
     path("audit/", include("audit.urls")),
     path("experts/", include("experts.urls")),
+    path("bidding/", include("bidding.urls")),
+    path("api/", include("bidding.urls_api")),
+    path("opening/", include("opening.urls")),
+    path("api/opening/", include("opening.urls_api")),
     path("", include("tendering.urls_portal")),
 ]

@@ -42,12 +42,21 @@ def canonical_pool(pool: Pool) -> bytes:
     """The pool's canonical bytes: JSON, keys sorted, lists sorted, no spaces, UTF-8."""
     normalised = {specialty: sorted(codes) for specialty, codes in pool.items()}
     return json.dumps(
-        {"v": VERSION, "pool": normalised}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        {"v": VERSION, "pool": normalised},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
     ).encode("utf-8")
 
 
 def pool_hash(pool: Pool) -> str:
     return hashlib.sha256(canonical_pool(pool)).hexdigest()
+
+
+def freeze(pool: Pool) -> tuple[bytes, str]:
+    """The pool's canonical bytes and ``pool_hash``, encoding the pool once for both."""
+    canonical = canonical_pool(pool)
+    return canonical, hashlib.sha256(canonical).hexdigest()
 
 
 def commitment(secret: bytes) -> str:
@@ -56,7 +65,12 @@ def commitment(secret: bytes) -> str:
 
 def derive_seed(*, secret: bytes, pool_hash: str, chain_head: str, supervisor_number: str) -> bytes:
     message = b"\n".join(
-        [_SEED_DOMAIN, pool_hash.encode("ascii"), chain_head.encode("ascii"), supervisor_number.encode("utf-8")]
+        [
+            _SEED_DOMAIN,
+            pool_hash.encode("ascii"),
+            chain_head.encode("ascii"),
+            supervisor_number.encode("utf-8"),
+        ]
     )
     return hmac.new(secret, message, hashlib.sha256).digest()
 

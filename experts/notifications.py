@@ -117,9 +117,9 @@ def scrub(text: str, names: Iterable[str]) -> str:
     The evaluation place is typed by the agent; a place such as "市第一人民医院
     会议室" would name the tenderer to every expert drawn.
     """
-    masked = text
+    masked, mark = text, _("〔名称已隐去〕")
     for name in names:
-        masked = masked.replace(name, _("〔名称已隐去〕"))
+        masked = masked.replace(name, mark)
     return masked
 
 

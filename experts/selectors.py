@@ -13,7 +13,8 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
-from django.db.models import Case, CharField, Count, Q, QuerySet, Value, When
+from django.db import connection, models
+from django.db.models import Case, Count, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from experts.models import (
@@ -77,48 +78,134 @@ def _month_bounds(moment: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
     return start, (start + dt.timedelta(days=32)).replace(day=1)
 
 
-def _avoidance_sets(
+def _table(model: type[models.Model]) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _caught_by_other_tables(
     request: DrawRequest, tender: Tender, parties: list[str], now: dt.datetime
 ) -> dict[str, set[int]]:
-    """The experts caught by each rule that needs other tables, as sets of ids: one small query per rule.
+    """The experts caught by each rule that needs another table, as sets of ids: one query for all four.
 
-    Each query is driven by an index (credit code, date, the requests of the
-    tenderer or of the month) and returns only the experts the rule catches,
-    a few hundred of a pool of 100,000, never one row per candidate.
+    Each part is driven by an index (credit code, date, the requests of the
+    tenderer or of the month) and returns only the experts its rule catches,
+    a few hundred of a pool of 100,000, never one row per candidate. Plain
+    SQL, one round trip: built through the ORM, the four queries cost the
+    draw more to compile than to run. (As subqueries of the candidate query
+    they would be tested once per candidate: slower on both databases.)
     """
     config = settings.EXPERT_DRAW
-    evaluation_day = timezone.localdate(request.evaluation_start)
-    month_start, month_end = _month_bounds(request.evaluation_start)
-    others = DrawSelection.objects.exclude(request_id=request.pk)
-    sets = {
-        ExclusionReason.DECLARED_CONFLICT: ExpertConflict.objects.filter(credit_code__in=parties),
-        ExclusionReason.UNAVAILABLE: ExpertUnavailability.objects.filter(
-            start__lte=evaluation_day, end__gte=evaluation_day
-        ),
-        ExclusionReason.MONTHLY_LIMIT: others.filter(
-            status=SelectionStatus.CONFIRMED,
-            request__in=DrawRequest.objects.filter(
-                evaluation_start__gte=month_start, evaluation_start__lt=month_end
-            ).values("pk"),
-        )
-        .values("expert_id")
-        .annotate(n=Count("pk"))
-        .filter(n__gte=config["MONTHLY_LIMIT"]),
-    }
+    ops = connection.ops
+    quote = ops.quote_name
+    evaluation_day = ops.adapt_datefield_value(timezone.localdate(request.evaluation_start))
+    month_start, month_end = (
+        ops.adapt_datetimefield_value(moment) for moment in _month_bounds(request.evaluation_start)
+    )
+    selections, requests = _table(DrawSelection), _table(DrawRequest)
+    # The reasons are the enumeration's own values: literals, not user input.
+    parts = [
+        f"SELECT '{ExclusionReason.DECLARED_CONFLICT.value}', c.expert_id "
+        f"FROM {_table(ExpertConflict)} c "
+        f"WHERE c.credit_code IN ({', '.join(['%s'] * len(parties)) or 'NULL'})",
+        f"SELECT '{ExclusionReason.UNAVAILABLE.value}', u.expert_id "
+        f"FROM {_table(ExpertUnavailability)} u "
+        f"WHERE u.{quote('start')} <= %s AND u.{quote('end')} >= %s",
+        f"SELECT '{ExclusionReason.MONTHLY_LIMIT.value}', s.expert_id "
+        f"FROM {selections} s INNER JOIN {requests} r ON r.id = s.request_id "
+        "WHERE s.request_id <> %s AND s.status = %s "
+        "AND r.evaluation_start >= %s AND r.evaluation_start < %s "
+        "GROUP BY s.expert_id HAVING COUNT(*) >= %s",
+    ]
+    params: list[object] = [
+        *parties,
+        evaluation_day,
+        evaluation_day,
+        request.pk,
+        SelectionStatus.CONFIRMED.value,
+        month_start,
+        month_end,
+        config["MONTHLY_LIMIT"],
+    ]
     if config["RECENT_SAME_TENDERER_DAYS"] > 0:
-        sets[ExclusionReason.RECENT_SAME_TENDERER] = others.filter(
-            status__in=_ENGAGED,
-            request__in=DrawRequest.objects.filter(
-                lot__tender__tenderer_id=tender.tenderer_id
-            ).values("pk"),
-            notified_at__gte=now - dt.timedelta(days=config["RECENT_SAME_TENDERER_DAYS"]),
+        since = now - dt.timedelta(days=config["RECENT_SAME_TENDERER_DAYS"])
+        parts.append(
+            f"SELECT '{ExclusionReason.RECENT_SAME_TENDERER.value}', s.expert_id "
+            f"FROM {selections} s INNER JOIN {requests} r ON r.id = s.request_id "
+            f"INNER JOIN {_table(Lot)} l ON l.id = r.lot_id "
+            f"INNER JOIN {_table(Tender)} t ON t.id = l.tender_id "
+            "WHERE s.request_id <> %s AND s.status IN (%s, %s) AND s.notified_at >= %s "
+            "AND t.tenderer_id = %s"
         )
-    return {reason: set(qs.values_list("expert_id", flat=True)) for reason, qs in sets.items()}
+        params += [
+            request.pk,
+            *(status.value for status in _ENGAGED),
+            ops.adapt_datetimefield_value(since),
+            tender.tenderer_id,
+        ]
+    caught: dict[str, set[int]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        for reason, expert_id in cursor.fetchall():
+            caught.setdefault(reason, set()).add(expert_id)
+    return caught
+
+
+_CANDIDATE_INDEX = "expert_draw_candidate"  # experts.models.Expert.Meta.indexes
+
+
+def _candidate_rows(
+    specialty_ids: list[int], parties: list[str], locality: str, region: str
+) -> list[tuple[int, int, str, str | None]]:
+    """(specialty id, expert id, expert code, reason or None) for every candidate, in one query.
+
+    The reason is a CASE over the rules on the expert's own record —
+    employer (1), status (3), region (7) — in ``AVOIDANCE_ORDER``. Written as
+    SQL rather than through the ORM: the query returns one row per candidate
+    (about 22,000 in bench/draw.py) and the ORM's row machinery cost more
+    than the query itself. Its indexes (specialty → expert, and the expert's
+    key with the columns read here) are in migration 0004.
+    """
+    rules: list[str] = []
+    params: list[object] = []
+    if parties:
+        rules.append(f"WHEN e.employer_credit_code IN ({', '.join(['%s'] * len(parties))}) THEN %s")
+        params += [*parties, ExclusionReason.EMPLOYER_PARTY.value]
+    rules.append("WHEN e.status <> %s THEN %s")
+    params += [ExpertStatus.ACTIVE.value, ExclusionReason.NOT_ACTIVE.value]
+    if locality == Locality.LOCAL:
+        rules.append("WHEN e.region <> %s THEN %s")
+        params += [region, ExclusionReason.LOCALITY.value]
+    elif locality == Locality.REMOTE:
+        rules.append("WHEN e.region = %s THEN %s")
+        params += [region, ExclusionReason.LOCALITY.value]
+    links = connection.ops.quote_name(Expert.specialties.through._meta.db_table)
+    experts = connection.ops.quote_name(Expert._meta.db_table)
+    # SQLite's planner, without statistics, reads the table row by its key
+    # rather than the covering index: name the index (PostgreSQL hash-joins).
+    hint = f" INDEXED BY {_CANDIDATE_INDEX}" if connection.vendor == "sqlite" else ""
+    sql = (
+        f"SELECT l.specialty_id, l.expert_id, e.code, CASE {' '.join(rules)} ELSE NULL END "
+        f"FROM {links} l INNER JOIN {experts} e{hint} ON e.id = l.expert_id "
+        f"WHERE l.specialty_id IN ({', '.join(['%s'] * len(specialty_ids))})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *specialty_ids])
+        return cursor.fetchall()
+
+
+# The rules answered by ``_caught_by_other_tables``, in AVOIDANCE_ORDER, and every rule's rank.
+_SET_RULES: tuple[ExclusionReason, ...] = (
+    ExclusionReason.DECLARED_CONFLICT,
+    ExclusionReason.UNAVAILABLE,
+    ExclusionReason.RECENT_SAME_TENDERER,
+    ExclusionReason.MONTHLY_LIMIT,
+)
+_RANK = {reason.value: rank for rank, reason in enumerate(AVOIDANCE_ORDER)}
 
 
 def eligible_pool(
     request: DrawRequest, *, now: dt.datetime | None = None
-) -> tuple[dict[str, list[str]], dict[int, str]]:
+) -> tuple[dict[str, list[str]], dict[str, str]]:
     """The experts who may be drawn for ``request``, and why every other candidate may not.
 
     Candidates are the experts holding at least one of the request's
@@ -126,74 +213,42 @@ def eligible_pool(
 
     - the pool: ``{specialty code: sorted expert codes}`` for every requested
       specialty (an empty list when nobody is left), ready to freeze;
-    - the exclusions: ``{expert id: reason}``, one reason per candidate that
-      was left out, the first of ``AVOIDANCE_ORDER`` that applies.
+    - the exclusions: ``{expert code: reason}``, one reason per candidate
+      that was left out, the first of ``AVOIDANCE_ORDER`` that applies.
 
-    Set-based: the rules on the expert's own record (employer, status,
-    region) are a CASE in the one query that reads the candidates; the rules
-    that need other tables are one query each returning the ids they catch
-    (``_avoidance_sets``). Nothing is read per expert. ``now`` anchors the
-    "recently drawn for the same tenderer" window (default: the server clock).
+    Set-based, two queries: the rules on the expert's own record are a CASE
+    in the one that reads the candidates (``_candidate_rows``); the rules
+    that need other tables return the ids they catch in the other
+    (``_caught_by_other_tables``). Nothing is read per expert. ``now``
+    anchors the "recently drawn for the same tenderer" window (default: the
+    server clock).
     """
     now = now or timezone.now()
     tender = request.lot.tender
     parties = sorted(lot_party_credit_codes(request.lot))
     specialty_codes = dict(request.items.values_list("specialty_id", "specialty__code"))
-    caught = _avoidance_sets(request, tender, parties, now)
-    conflicted = caught[ExclusionReason.DECLARED_CONFLICT]
-    unavailable = caught[ExclusionReason.UNAVAILABLE]
-    recent = caught.get(ExclusionReason.RECENT_SAME_TENDERER, set())
-    over_limit = caught[ExclusionReason.MONTHLY_LIMIT]
+    caught = _caught_by_other_tables(request, tender, parties, now)
+    # An expert caught by several of these rules: the first in AVOIDANCE_ORDER is kept.
+    by_rule: dict[int, str] = {}
+    for reason in reversed(_SET_RULES):
+        by_rule.update(dict.fromkeys(caught.get(reason, ()), reason.value))
+    candidates = _candidate_rows(sorted(specialty_codes), parties, request.locality, tender.region)
 
-    own_rules = [
-        When(
-            expert__employer_credit_code__in=parties,
-            then=Value(ExclusionReason.EMPLOYER_PARTY.value),
-        ),
-        When(~Q(expert__status=ExpertStatus.ACTIVE), then=Value(ExclusionReason.NOT_ACTIVE.value)),
-    ]
-    if request.locality == Locality.LOCAL:
-        own_rules.append(
-            When(~Q(expert__region=tender.region), then=Value(ExclusionReason.LOCALITY.value))
-        )
-    elif request.locality == Locality.REMOTE:
-        own_rules.append(
-            When(expert__region=tender.region, then=Value(ExclusionReason.LOCALITY.value))
-        )
-    candidates = (
-        Expert.specialties.through.objects.filter(specialty_id__in=list(specialty_codes))
-        .annotate(own=Case(*own_rules, default=Value(None), output_field=CharField()))
-        .values_list("specialty_id", "expert_id", "expert__code", "own")
-    )
-
-    pool: dict[str, list[str]] = {code: [] for code in specialty_codes.values()}
-    exclusions: dict[int, str] = {}
-    employer_party, not_active = (
-        ExclusionReason.EMPLOYER_PARTY.value,
-        ExclusionReason.NOT_ACTIVE.value,
-    )
+    lists: dict[int, list[str]] = {specialty_id: [] for specialty_id in specialty_codes}
+    exclusions: dict[str, str] = {}
+    rule_of = by_rule.get
     for specialty_id, expert_id, code, own in candidates:
-        # AVOIDANCE_ORDER, merging the CASE (which keeps the same relative order) with the sets.
-        if own == employer_party:
-            reason = own
-        elif expert_id in conflicted:
-            reason = ExclusionReason.DECLARED_CONFLICT.value
-        elif own == not_active:
-            reason = own
-        elif expert_id in unavailable:
-            reason = ExclusionReason.UNAVAILABLE.value
-        elif expert_id in recent:
-            reason = ExclusionReason.RECENT_SAME_TENDERER.value
-        elif expert_id in over_limit:
-            reason = ExclusionReason.MONTHLY_LIMIT.value
+        rule = rule_of(expert_id)
+        if rule is not None and (own is None or _RANK[rule] < _RANK[own]):
+            exclusions[code] = rule
+        elif own is not None:
+            exclusions[code] = own
         else:
-            reason = own  # the locality rule, or None: eligible
-        if reason is None:
-            pool[specialty_codes[specialty_id]].append(code)
-        else:
-            exclusions[expert_id] = reason
-    for codes in pool.values():
+            lists[specialty_id].append(code)
+    pool: dict[str, list[str]] = {}
+    for specialty_id, codes in lists.items():
         codes.sort()
+        pool[specialty_codes[specialty_id]] = codes
     return pool, exclusions
 
 
@@ -211,8 +266,8 @@ from django.utils.translation import gettext_lazy as _  # noqa: E402
 from accounts.models import Role, User  # noqa: E402
 from core.errors import NotFound, NotPermitted  # noqa: E402
 from experts.models import (  # noqa: E402
-    DrawExclusion,
     DrawItem,
+    DrawPool,
     DrawStatus,
     OutboundMessage,
     Specialty,
@@ -360,12 +415,54 @@ def revealed_panel(*, request: DrawRequest) -> QuerySet[DrawSelection]:
 
 
 @_dataclass(frozen=True, kw_only=True)
+class Exclusion:
+    """One expert the avoidance rules left out of a draw, with the rule (``ExclusionReason``)."""
+
+    code: str
+    reason: str
+    # With code, name and employer_name; None only for a code no longer on file.
+    expert: Expert | None
+
+    def get_reason_display(self) -> str:
+        return str(ExclusionReason(self.reason).label)
+
+
+# Expert codes per query when reading an exclusion list back: SQLite allows at
+# most 32,766 parameters per statement (and 999 before 3.32).
+_CODES_PER_QUERY = 900
+
+
+def draw_exclusions(*, request: DrawRequest) -> list[Exclusion]:
+    """Every expert excluded from ``request``'s draw with the reason, by reason then code; [] before the draw.
+
+    For supervisors (the caller checked ``require_draw_watcher``): the list
+    names experts. Read from the draw's one ``DrawPool`` row.
+    """
+    excluded = (
+        DrawPool.objects.filter(request_id=request.pk).values_list("excluded", flat=True).first()
+    )
+    if excluded is None:
+        return []
+    pairs = [(reason, code) for reason in sorted(excluded) for code in sorted(excluded[reason])]
+    codes = [code for _reason, code in pairs]
+    experts: dict[str, Expert] = {}
+    for start in range(0, len(codes), _CODES_PER_QUERY):
+        experts.update(
+            (expert.code, expert)
+            for expert in Expert.objects.filter(
+                code__in=codes[start : start + _CODES_PER_QUERY]
+            ).only("code", "name", "employer_name")
+        )
+    return [Exclusion(code=code, reason=reason, expert=experts.get(code)) for reason, code in pairs]
+
+
+@_dataclass(frozen=True, kw_only=True)
 class DrawWatch:
     """What the witnessing supervisor sees: every pick with its status, every exclusion with its reason."""
 
     selections: list[DrawSelection]
     """In stream order, with ``expert`` and ``item.specialty``; ``failed_messages`` and ``sent_messages`` annotated."""
-    exclusions: list[DrawExclusion]
+    exclusions: list[Exclusion]
     counts: list[ItemCounts]
 
 
@@ -381,11 +478,10 @@ def draw_watch(*, user: User, request: DrawRequest) -> DrawWatch:
         )
         .order_by("position")
     )
-    exclusions = list(
-        request.exclusions.select_related("expert").order_by("reason", "expert__code")
-    )
     return DrawWatch(
-        selections=selections, exclusions=exclusions, counts=draw_counts(request=request)
+        selections=selections,
+        exclusions=draw_exclusions(request=request),
+        counts=draw_counts(request=request),
     )
 
 

@@ -16,7 +16,6 @@ it from the published record.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import secrets
 from collections import Counter
@@ -38,8 +37,8 @@ from audit.services import chain_head_for_update, record
 from core.errors import DomainError, NotFound, NotPermitted
 from experts import draw
 from experts.models import (
-    DrawExclusion,
     DrawItem,
+    DrawPool,
     DrawRequest,
     DrawSelection,
     DrawStatus,
@@ -406,9 +405,9 @@ def _shortage_reason(item: DrawItem) -> str:
 def draw_run(*, actor: User, request: DrawRequest, supervisor_number: str) -> DrawRequest:
     """Run an approved draw, witnessed by the supervisor who types ``supervisor_number`` (1–12 digits).
 
-    Under the request's row lock: apply the avoidance rules and record every
-    exclusion with its reason; freeze the eligible pool (snapshot and hash);
-    read the audit chain head (holding off other appenders); derive the seed
+    Under the request's row lock: apply the avoidance rules; freeze the
+    eligible pool (canonical bytes and hash) and record it with every
+    exclusion and its reason (one ``DrawPool`` row); read the audit chain head (holding off other appenders); derive the seed
     from the committed secret, pool hash, chain head and number; pick every
     item's members and reserves in ``draw.initial_order``. Each item's first
     ``members`` picks are notified (``notifications.selections_notify``) with
@@ -441,8 +440,8 @@ def draw_run(*, actor: User, request: DrawRequest, supervisor_number: str) -> Dr
         items = list(request.items.select_related("specialty").order_by("specialty__code"))
 
         pool, exclusions = eligible_pool(request, now=now)
-        _record_exclusions(request, exclusions)
-        frozen_hash = draw.pool_hash(pool)
+        canonical, frozen_hash = draw.freeze(pool)
+        _record_pool(request, canonical, exclusions)
         chain_head = chain_head_for_update()
         seed = draw.derive_seed(
             secret=bytes.fromhex(request.secret),
@@ -459,7 +458,6 @@ def draw_run(*, actor: User, request: DrawRequest, supervisor_number: str) -> Dr
         picked_per_specialty = Counter(specialty for specialty, _code in drawing.picks)
         short = [item for item in items if picked_per_specialty[item.specialty.code] < item.members]
 
-        request.pool_snapshot = pool
         request.pool_hash = frozen_hash
         request.chain_head = chain_head
         request.supervisor_number = number
@@ -507,40 +505,20 @@ def draw_run(*, actor: User, request: DrawRequest, supervisor_number: str) -> Dr
     return request
 
 
-def _record_exclusions(request: DrawRequest, exclusions: dict[int, str]) -> None:
-    """Insert the exclusions in one statement.
+def _record_pool(request: DrawRequest, canonical: bytes, exclusions: dict[str, str]) -> None:
+    """Store what the draw froze: the pool's canonical bytes, and every exclusion by reason (one row).
 
-    A draw with a "local" requirement excludes thousands of experts of a
-    large pool; ``bulk_create`` spends most of the draw's time budget building
-    model instances and SQL for them (bench/draw.py). Here the rows travel
-    as one JSON array (SQLite) or two arrays (PostgreSQL) and the database
-    unpacks them.
+    Written even when nobody was excluded, so that the supervisors' page can
+    tell "nobody excluded" from "not drawn yet".
     """
-    if not exclusions:
-        return
-    table = connection.ops.quote_name(DrawExclusion._meta.db_table)
-    expert_ids = sorted(exclusions)
-    if connection.vendor == "sqlite":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table} (request_id, expert_id, reason) "
-                "SELECT %s, json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(%s)",
-                [request.pk, json.dumps([[pk, exclusions[pk]] for pk in expert_ids])],
-            )
-    elif connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table} (request_id, expert_id, reason) "
-                "SELECT %s, x.expert_id, x.reason FROM unnest(%s::bigint[], %s::text[]) AS x(expert_id, reason)",
-                [request.pk, expert_ids, [exclusions[pk] for pk in expert_ids]],
-            )
-    else:
-        DrawExclusion.objects.bulk_create(
-            [
-                DrawExclusion(request=request, expert_id=pk, reason=exclusions[pk])
-                for pk in expert_ids
-            ]
-        )
+    by_reason: dict[str, list[str]] = {}
+    for code, reason in exclusions.items():
+        by_reason.setdefault(reason, []).append(code)
+    DrawPool.objects.create(
+        request=request,
+        canonical=canonical.decode("utf-8"),
+        excluded={reason: sorted(codes) for reason, codes in sorted(by_reason.items())},
+    )
 
 
 def _create_initial_selections(
@@ -574,12 +552,10 @@ def _create_initial_selections(
                 reply_code=reply_code,
             )
         )
+    # Both databases hand back the new keys (RETURNING), all the caller needs:
+    # ``notifications.selections_notify`` reads what it writes from the database.
     DrawSelection.objects.bulk_create(rows)
-    return list(
-        request.selections.filter(status=SelectionStatus.NOTIFIED)
-        .select_related("expert", "item__specialty")
-        .order_by("position")
-    )
+    return [row for row in rows if row.status == SelectionStatus.NOTIFIED]
 
 
 # --- answers and replacements -------------------------------------------------------------
@@ -685,7 +661,11 @@ def selection_decline(
             selection.respond_by is None or now < selection.respond_by
         ):
             raise DomainError("draw.response_window_open", _("答复时限尚未届满。"), status=409)
-        if status == SelectionStatus.DECLINED and selection.respond_by is not None and now > selection.respond_by:
+        if (
+            status == SelectionStatus.DECLINED
+            and selection.respond_by is not None
+            and now > selection.respond_by
+        ):
             # Past the window the expiry sweep records NO_ANSWER; a late reply does not rewrite that.
             raise DomainError(
                 "draw.response_window_closed", _("答复时限已过，逾期未答复视为不参加。"), status=409
@@ -783,7 +763,7 @@ def _continue_stream(request: DrawRequest, item: DrawItem) -> str | None:
     initial order and every later pick in position order, checking each
     against the stored selections, then picks once more.
     """
-    drawing = draw.Drawing(seed=bytes.fromhex(request.seed), pool=request.pool_snapshot)
+    drawing = draw.Drawing(seed=bytes.fromhex(request.seed), pool=request.frozen.pool())
     items = request.items.select_related("specialty")
     drawing.replay(draw.initial_order((i.specialty.code, i.members + i.reserves) for i in items))
     stored = list(

@@ -50,7 +50,7 @@ def draw_record(request: DrawRequest) -> dict[str, Any]:
     picks = request.selections.order_by("position").values_list(
         "position", "item__specialty__code", "expert__code", "status"
     )
-    pool = request.pool_snapshot or {}
+    pool = request.frozen.pool()
     return {
         "format": RECORD_FORMAT,
         "version": draw.VERSION,

@@ -9,6 +9,13 @@ worker runs (``lots_advance_due``) closes bidding and starts the opening.
 
 Seeding is idempotent: the trading centre's unified social credit code marks
 a database that already holds the demo, and a second run creates nothing.
+
+Every agency, tenderer and the supervising authority registers a key set
+(they keep the shares of the opening keys, docs/opening-keys.md), made here
+as a browser would make it; the private keys are written, once the seeding
+has committed, to key backup files under ``var/demo-keys/`` encrypted with
+``DEMO_KEY_PASSPHRASE``, so that a demo user can restore them on the key page
+and act as a custodian at an opening.
 """
 
 from __future__ import annotations
@@ -16,12 +23,16 @@ from __future__ import annotations
 import datetime as dt
 import random
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from decimal import Decimal
 from io import BytesIO
+from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.test.utils import override_settings
@@ -29,15 +40,21 @@ from django.utils import timezone
 
 from accounts.credit_code import make as make_credit_code
 from accounts.models import Organisation, OrganisationKind, Role, User
-from accounts.services import organisation_create, user_create
+from accounts.services import organisation_create, organisation_key_register, user_create
+from bidding.sealing import keys as sealing_keys
 from core.pdf import register_cjk_font
 from experts import pool as expert_pool
 from experts.id_number import make as make_id_number
 from experts.pool import ExpertInput
+from opening import crypto as opening_crypto
 from tendering import services as tendering
 from tendering.models import Category, EvaluationMethod, Lot, Tender
 
 DEMO_PASSWORD = "Sunbid@2026"
+# The passphrase of the demo organisations' key backups (var/demo-keys/, docs/opening-keys.md).
+DEMO_KEY_PASSPHRASE = "Sunbid-demo-keys-2026"
+# The roles whose organisations hold keys in the demo: the custodians of opening keys.
+KEY_HOLDER_ROLES = (Role.AGENT, Role.TENDERER_REP, Role.SUPERVISOR)
 # The trading centre's code marks a database that already holds the demo.
 MARKER_CREDIT_CODE = make_credit_code("12330100470251001")
 DEFAULT_EXPERTS = 240
@@ -349,6 +366,8 @@ class LotSpec:
     method: str = EvaluationMethod.COMPREHENSIVE
     award: str | None = None
     winner: str | None = None
+    # Extra items of the sealed bid summary: (key, label, required).
+    bid_fields: tuple[tuple[str, str, bool], ...] = ()
 
     @property
     def estimated_price(self) -> Decimal:
@@ -394,7 +413,8 @@ TENDERS: tuple[TenderSpec, ...] = (
         "门诊综合楼（地上12层、地下2层，建筑面积约3.6万平方米）内部功能改造、装饰装修、给排水、电气、"
         "暖通及智能化工程，计划工期420日历天。",
         _BUILDING, "财政资金", "杭州市发展和改革委员会",
-        (LotSpec("门诊综合楼改造工程施工总承包", "38600000.00", "37950000.00", "760000.00"),),
+        (LotSpec("门诊综合楼改造工程施工总承包", "38600000.00", "37950000.00", "760000.00",
+                 bid_fields=(("project_manager", "拟派项目经理", True), ("warranty_years", "质量保修期（年）", True))),),
         obtainers=("bidder1", "bidder2", "bidder3"), deadline_days=21,
     ),
     TenderSpec(
@@ -405,7 +425,8 @@ TENDERS: tuple[TenderSpec, ...] = (
         _SUPPLIER, "财政资金", "苏州市教育局",
         (
             LotSpec("标段一：校园网络与安防监控系统", "4850000.00", "4780000.00", "90000.00",
-                    EvaluationMethod.COMPREHENSIVE),
+                    EvaluationMethod.COMPREHENSIVE,
+                    bid_fields=(("warranty_years", "免费质保期（年）", True), ("local_service", "本地化服务承诺", False))),
             LotSpec("标段二：多媒体教室及录播设备", "2360000.00", "2310000.00", "45000.00",
                     EvaluationMethod.LOWEST_PRICE),
         ),
@@ -543,6 +564,11 @@ def logins(expert_count: int = DEFAULT_EXPERTS) -> SeedResult:
     )
 
 
+def demo_keys_dir() -> Path:
+    """Where the demo organisations' key backups are written."""
+    return Path(settings.VAR_DIR) / "demo-keys"
+
+
 def is_seeded() -> bool:
     return Organisation.objects.filter(credit_code=MARKER_CREDIT_CODE).exists()
 
@@ -673,6 +699,55 @@ def _closing_lot_times(closing: dt.datetime, *, opens_later: bool) -> dict[str, 
 # --- seeding ------------------------------------------------------------------------------
 
 
+@dataclass
+class _DemoKeys:
+    """The key sets registered for the demo organisations, kept in memory until their backups are written."""
+
+    # (organisation name, its demo user's username, key set)
+    keysets: list[tuple[str, str, sealing_keys.KeySet]] = field(default_factory=list)
+
+    def write_backups(self, directory: Path, log: Log) -> None:
+        """One backup file per organisation (PBKDF2 at full strength), and a README naming them."""
+        directory.mkdir(parents=True, exist_ok=True)
+        lines = [
+            "阳光开标演示数据：各单位的密钥备份文件（Sunbid demo key backups）",
+            f"备份口令 / passphrase: {DEMO_KEY_PASSPHRASE}",
+            "用法：以该单位的演示账号登录，在“本单位密钥”页面选择“从备份恢复”，选择对应文件并输入口令。",
+            "Use: sign in as the organisation's demo user, open the key page, restore from backup.",
+            "",
+        ]
+        for name, username, keyset in self.keysets:
+            filename = f"sunbid-keys-{keyset.organisation}-{keyset.encryption_fingerprint[:8]}-demo.json"
+            (directory / filename).write_bytes(sealing_keys.backup_dump(keyset, DEMO_KEY_PASSPHRASE))
+            lines.append(f"{filename}  {name}  ({username})")
+        (directory / "README.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        log(f"Key backups of {len(self.keysets)} organisations written to {directory} "
+            f"(passphrase: {DEMO_KEY_PASSPHRASE}).")
+
+
+def _spki(key: Any) -> bytes:
+    return sealing_keys.spki_der(key)
+
+
+@contextmanager
+def _opening_keys_made_in_advance(count: int) -> Iterator[None]:
+    """Publish with opening keys generated beforehand.
+
+    The closing batch is published with deadlines only ``closing_delay``
+    seconds ahead, and an RSA-3072 key takes up to a second to generate: made
+    during publication, the keys could push publication past the deadlines
+    (``lot.times_in_past``). The demo is single-threaded; the generator is put
+    back on leaving.
+    """
+    made = opening_crypto.generate_opening_key
+    keys = [made() for _ in range(count)]
+    opening_crypto.generate_opening_key = keys.pop
+    try:
+        yield
+    finally:
+        opening_crypto.generate_opening_key = made
+
+
 class _Seeder:
     def __init__(self, *, closing_delay: float, experts: int, log: Log) -> None:
         self.closing_delay = closing_delay
@@ -682,10 +757,12 @@ class _Seeder:
         self.users: dict[str, User] = {}
         self.tenders: dict[str, Tender] = {}
         self.specs = {spec.key: spec for spec in TENDERS}
+        self.keys = _DemoKeys()
 
     def run(self) -> None:
         self.create_organisations()
         self.create_people(PEOPLE)
+        self.register_keys()
         # The tenders shown in past states go first, so that their short
         # deadlines run out while everything else is being built.
         closing = self.publish_closing_batch()
@@ -715,6 +792,28 @@ class _Seeder:
                 roles=[spec.role], full_name=spec.full_name, email=f"{spec.username}@{_EMAIL_DOMAIN}",
                 mobile=spec.mobile,
             )
+
+    def register_keys(self) -> None:
+        """A key set for every organisation that keeps opening-key shares, registered by its demo user."""
+        self.log("Generating the custodian organisations' keys…")
+        done: set[str] = set()
+        for spec in PEOPLE:
+            if spec.role not in KEY_HOLDER_ROLES or spec.org in done:
+                continue
+            done.add(spec.org)
+            organisation = self.orgs[spec.org]
+            keyset = sealing_keys.KeySet(
+                organisation=organisation.credit_code,
+                encryption_private=opening_crypto.generate_opening_key(),
+                signing_private=sealing_keys.generate_signing_key(),
+                created=timezone.now(),
+            )
+            organisation_key_register(
+                actor=self.users[spec.username],
+                encryption_public=_spki(keyset.encryption_private.public_key()),
+                signing_public=_spki(keyset.signing_private.public_key()),
+            )
+            self.keys.keysets.append((organisation.name, spec.username, keyset))
 
     def create_expert_pool(self, people: list[UserSpec]) -> None:
         """Each demo expert's pool record, linked to their account, through the pool services (audited)."""
@@ -749,6 +848,7 @@ class _Seeder:
                 category=spec.category, region=self.orgs[spec.tenderer].region,
                 description=_announcement(spec, self.orgs),
                 contact_name=agency.contact_name, contact_phone=agency.contact_phone,
+                supervising_authority_id=self.orgs["supervisor"].pk,
             ),
         )
         tendering.document_upload(actor=agent, tender=tender, upload=_tender_document(tender, spec, self.orgs))
@@ -764,6 +864,9 @@ class _Seeder:
                 data=tendering.LotInput(
                     name=lot.name, estimated_price=lot.estimated_price, control_price=Decimal(lot.control),
                     bid_security=Decimal(lot.security), evaluation_method=lot.method, **times,
+                    bid_fields=tuple(
+                        {"key": key, "label": label, "required": required} for key, label, required in lot.bid_fields
+                    ),
                 ),
             )
 
@@ -778,11 +881,13 @@ class _Seeder:
     def publish_closing_batch(self) -> dt.datetime:
         for key in _CLOSING_BATCH:
             self.draft(key)
-        closing = timezone.now() + dt.timedelta(seconds=self.closing_delay)
-        for key in _CLOSING_BATCH:
-            times = _closing_lot_times(closing, opens_later=key in _OPENS_LATER)
-            self.add_lots(self.tenders[key], self.specs[key], times)
-            self.publish(key)
+        lots = sum(len(self.specs[key].lots) for key in _CLOSING_BATCH)
+        with _opening_keys_made_in_advance(lots):
+            closing = timezone.now() + dt.timedelta(seconds=self.closing_delay)
+            for key in _CLOSING_BATCH:
+                times = _closing_lot_times(closing, opens_later=key in _OPENS_LATER)
+                self.add_lots(self.tenders[key], self.specs[key], times)
+                self.publish(key)
         return closing
 
     def create_open_tenders(self) -> None:
@@ -864,4 +969,6 @@ def seed(
         transaction.atomic(),
     ):
         seeder.run()
+    # Only once committed: a backup of a key the database never kept would be useless.
+    seeder.keys.write_backups(demo_keys_dir(), seeder.log)
     return SeedResult(created=True, logins=result.logins, expert_count=experts, expert_range=result.expert_range)

@@ -9,14 +9,18 @@ Datetimes are entered as ``datetime-local`` values in the site's time zone
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext_lazy as _
 
+from accounts.models import Organisation
 from core.errors import DomainError
+from opening import selectors as opening_selectors
 from tendering import selectors
 from tendering.models import Category, EvaluationMethod, Lot, Tender
 from tendering.regions import REGIONS
@@ -83,6 +87,13 @@ class TenderForm(forms.Form):
     tenderer = forms.ModelChoiceField(
         label=_("招标人"), queryset=selectors.tenderer_choices(), empty_label=_("请选择招标人")
     )
+    supervising_authority = forms.ModelChoiceField(
+        label=_("监督部门"),
+        queryset=selectors.supervisor_choices(),
+        empty_label=_("请选择监督部门"),
+        required=False,
+        help_text=_("发布前必须选择。监督部门默认保管各标段开标密钥的一个份额。"),
+    )
     category = forms.ChoiceField(label=_("交易类别"), choices=Category.choices)
     region = forms.ChoiceField(label=_("项目所在地区"), choices=[("", _("请选择地区")), *REGIONS])
     contact_name = forms.CharField(label=_("联系人"), max_length=50)
@@ -93,6 +104,7 @@ class TenderForm(forms.Form):
         super().__init__(*args, **kwargs)
         # A fresh queryset per form, so a tenderer registered since start-up is offered.
         self.fields["tenderer"].queryset = selectors.tenderer_choices()
+        self.fields["supervising_authority"].queryset = selectors.supervisor_choices()
 
     @classmethod
     def initial_for(cls, tender: Tender) -> dict[str, Any]:
@@ -100,6 +112,7 @@ class TenderForm(forms.Form):
             "title": tender.title,
             "project_name": tender.project_name,
             "tenderer": tender.tenderer_id,
+            "supervising_authority": tender.supervising_authority_id,
             "category": tender.category,
             "region": tender.region,
             "description": tender.description,
@@ -118,7 +131,55 @@ class TenderForm(forms.Form):
             description=data["description"],
             contact_name=data["contact_name"],
             contact_phone=data["contact_phone"],
+            supervising_authority_id=data["supervising_authority"].pk if data["supervising_authority"] else None,
         )
+
+
+_REQUIRED_WORDS = {"必填", "是", "required", "yes", "y", "1", "true"}
+_OPTIONAL_WORDS = {"选填", "否", "optional", "no", "n", "0", "false"}
+_SEPARATOR = re.compile(r"[|｜]")
+
+
+def parse_bid_fields(text: str) -> tuple[dict[str, Any], ...]:
+    """The extra bid items from the editor's text: one per line, ``代码|名称|必填或选填``.
+
+    The third part may be left out (必填). Only the line format is checked
+    here; ``tendering.services.bid_fields_validate`` applies the rules.
+    """
+    fields = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = [part.strip() for part in _SEPARATOR.split(line)]
+        if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+            raise forms.ValidationError(
+                _("第%(line)d行应写作“代码|名称|必填”或“代码|名称|选填”。"),
+                code="bid_fields_format",
+                params={"line": number},
+            )
+        flag = parts[2].lower() if len(parts) == 3 else "必填"
+        if flag not in _REQUIRED_WORDS | _OPTIONAL_WORDS:
+            raise forms.ValidationError(
+                _("第%(line)d行第三项应为“必填”或“选填”。"), code="bid_fields_flag", params={"line": number}
+            )
+        fields.append({"key": parts[0], "label": parts[1], "required": flag in _REQUIRED_WORDS})
+    return tuple(fields)
+
+
+def format_bid_fields(fields: list[dict[str, Any]]) -> str:
+    """The editor's text for saved extra bid items (the inverse of ``parse_bid_fields``)."""
+    return "\n".join(
+        f"{item['key']}|{item['label']}|{gettext('必填') if item['required'] else gettext('选填')}" for item in fields
+    )
+
+
+class BidFieldsField(forms.CharField):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 4, "placeholder": gettext_lazy("warranty_years|质保期（年）|必填")}))
+        super().__init__(**kwargs)
+
+    def clean(self, value: Any) -> tuple[dict[str, Any], ...]:
+        return parse_bid_fields(super().clean(value) or "")
 
 
 class LotForm(forms.Form):
@@ -137,13 +198,64 @@ class LotForm(forms.Form):
     min_bidders = forms.IntegerField(
         label=_("最少投标人数"), initial=3, help_text=_("投标人少于此数时不予开标，标段流标。")
     )
+    # Not named "bid_fields": the service's errors about them are aliased here.
+    extra_bid_fields = BidFieldsField(
+        label=_("其他投标填报项"),
+        required=False,
+        help_text=_(
+            "投标报价、工期、质量承诺之外，投标人须在加密投标文件中填报、开标时唱出的内容。每行一项，"
+            "格式为“代码|名称|必填或选填”，如 warranty_years|质保期（年）|必填；代码用小写字母、数字和下划线，"
+            "最多20项。"
+        ),
+    )
+    custodians = forms.ModelMultipleChoiceField(
+        label=_("开标密钥保管单位"),
+        queryset=Organisation.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_(
+            "开标私钥拆分为若干份额，分别加密交给各保管单位，开标时间后凑足门限数量的份额才能重建；"
+            "平台自身无法解密投标文件。不选择则使用默认：招标代理机构、监督部门、招标人。"
+        ),
+    )
+    custodian_threshold = forms.IntegerField(
+        label=_("开标密钥门限"),
+        initial=opening_selectors.DEFAULT_THRESHOLD,
+        min_value=opening_selectors.MIN_THRESHOLD,
+        max_value=opening_selectors.MAX_CUSTODIANS,
+        help_text=_("重建开标私钥所需的份额数，默认3家中任意2家。"),
+    )
+
+    # Service field names that the form spells differently.
+    ERROR_ALIASES = {"bid_fields": "extra_bid_fields"}
+
+    def __init__(self, *args: Any, tender: Tender, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["custodians"].queryset = Organisation.objects.filter(
+            pk__in=[org.pk for org in opening_selectors.custodian_candidates(tender=tender)]
+        ).order_by("kind", "name")
+        if not self.is_bound and "custodians" not in self.initial:
+            self.initial["custodians"] = [org.pk for org in opening_selectors.default_custodians(tender=tender)]
 
     @classmethod
     def initial_for(cls, lot: Lot) -> dict[str, Any]:
-        return {name: getattr(lot, name) for name in cls.base_fields}
+        initial = {name: getattr(lot, name) for name in cls.base_fields if hasattr(lot, name)}
+        initial["extra_bid_fields"] = format_bid_fields(lot.bid_fields or [])
+        initial["custodians"] = [org.pk for org in opening_selectors.custodians_planned(lot=lot)]
+        return initial
 
     def to_input(self) -> LotInput:
-        return LotInput(**{name: self.cleaned_data[name] for name in self.fields})
+        data = self.cleaned_data
+        values = {
+            name: data[name]
+            for name in self.fields
+            if name not in ("extra_bid_fields", "custodians")
+        }
+        return LotInput(
+            **values,
+            bid_fields=data["extra_bid_fields"],
+            custodian_ids=tuple(org.pk for org in data["custodians"]),
+        )
 
 
 class MultipleFileInput(forms.ClearableFileInput):

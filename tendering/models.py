@@ -63,6 +63,18 @@ class Tender(models.Model):
     agency = models.ForeignKey(
         Organisation, verbose_name=_("招标代理机构"), on_delete=models.PROTECT, related_name="tenders_as_agency"
     )
+    # Optional on a draft, required to publish (tendering.services.tender_publish):
+    # the supervising authority oversees the tender and by default keeps a share
+    # of every lot's opening key (docs/opening-keys.md).
+    supervising_authority = models.ForeignKey(
+        Organisation,
+        verbose_name=_("监督部门"),
+        on_delete=models.PROTECT,
+        related_name="tenders_supervised",
+        null=True,
+        blank=True,
+        limit_choices_to={"kind": "supervisor"},
+    )
     category = models.CharField(_("交易类别"), max_length=20, choices=Category.choices)
     region = models.CharField(_("项目所在地区"), max_length=6, choices=REGIONS)
     description = models.TextField(_("公告正文"))
@@ -111,6 +123,17 @@ class Lot(models.Model):
     awarded_at = models.DateTimeField(_("定标时间"), null=True, blank=True)
     failed_reason = models.TextField(_("流标原因"), blank=True)
     cancelled_reason = models.TextField(_("终止原因"), blank=True)
+    # The items the bid summary carries besides price, duration and quality,
+    # each {"key", "label", "required"}; sealed inside the bid, read out at the
+    # opening (docs/sealing.md, manifest "fields"). Validated by lot_validate.
+    bid_fields = models.JSONField(_("其他投标填报项"), default=list, blank=True)
+    # Who keeps a share of the lot's opening key, and how many shares rebuild
+    # it. No custodians named means the default: the agency, the supervising
+    # authority and the tenderer (opening.selectors.custodians_planned).
+    custodian_threshold = models.PositiveSmallIntegerField(_("开标密钥门限"), default=2)
+    custodians = models.ManyToManyField(
+        Organisation, verbose_name=_("开标密钥保管单位"), blank=True, related_name="lots_in_custody"
+    )
 
     class Meta:
         verbose_name = _("标段")

@@ -224,6 +224,10 @@ def tenderer_choices() -> QuerySet[Organisation]:
     return Organisation.objects.filter(kind="tenderer", is_active=True).order_by("name")
 
 
+def supervisor_choices() -> QuerySet[Organisation]:
+    return Organisation.objects.filter(kind="supervisor", is_active=True).order_by("name")
+
+
 # --- who obtained the documents (EB 21) -------------------------------------------------
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
@@ -27,6 +28,8 @@ from accounts.services import notify_users
 from audit.models import Sensitivity
 from audit.services import record
 from core.errors import DomainError, NotFound, NotPermitted
+from opening import selectors as opening_selectors
+from opening import services as opening
 from tendering import tasks
 from tendering.models import (
     Amendment,
@@ -69,6 +72,8 @@ class TenderInput:
     description: str
     contact_name: str
     contact_phone: str
+    # Optional on a draft, required to publish.
+    supervising_authority_id: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,6 +89,19 @@ class LotInput:
     evaluation_method: str
     decryption_minutes: int = 30
     min_bidders: int = 3
+    # Extra items of the sealed bid summary: {"key", "label", "required"} each.
+    bid_fields: tuple[dict[str, Any], ...] = ()
+    # The opening key's custodians (none: the agency, the supervising
+    # authority and the tenderer) and how many of them rebuild it.
+    custodian_ids: tuple[int, ...] = ()
+    custodian_threshold: int = 2
+
+
+# The bid summary's own items (docs/sealing.md): an extra field may not take their names.
+RESERVED_BID_FIELD_KEYS = frozenset({"price", "duration_days", "quality"})
+BID_FIELD_KEY = re.compile(r"[a-z][a-z0-9_]{0,39}")
+MAX_BID_FIELDS = 20
+MAX_BID_FIELD_LABEL = 50
 
 
 # --- guards -------------------------------------------------------------------
@@ -131,6 +149,103 @@ def _validate_tender_input(data: TenderInput) -> Organisation:
     return tenderer
 
 
+def _supervising_authority(data: TenderInput) -> Organisation | None:
+    """The chosen supervising authority: an active organisation of kind supervisor, or none yet."""
+    if data.supervising_authority_id is None:
+        return None
+    authority = Organisation.objects.filter(
+        pk=data.supervising_authority_id, kind=OrganisationKind.SUPERVISOR, is_active=True
+    ).first()
+    if authority is None:
+        raise DomainError(
+            "tender.supervising_authority", _("请选择已登记的监督部门。"), field="supervising_authority"
+        )
+    return authority
+
+
+def bid_fields_validate(fields: Sequence[Any]) -> list[dict[str, Any]]:
+    """The lot's extra bid summary items, checked and normalised to [{"key", "label", "required"}].
+
+    Keys match ``^[a-z][a-z0-9_]{0,39}$`` (the sealed manifest's rule), are
+    unique and are not the summary's own items; labels have 1 to 50
+    characters; at most 20 items.
+    """
+    if not isinstance(fields, (list, tuple)):
+        raise DomainError("lot.bid_fields", _("其他投标填报项格式无效。"), field="bid_fields")
+    if len(fields) > MAX_BID_FIELDS:
+        raise DomainError(
+            "lot.bid_fields_too_many", _("其他投标填报项最多%(max)d项。"), field="bid_fields", max=MAX_BID_FIELDS
+        )
+    cleaned: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for item in fields:
+        if not isinstance(item, dict) or set(item) != {"key", "label", "required"}:
+            raise DomainError("lot.bid_fields", _("其他投标填报项格式无效。"), field="bid_fields")
+        key, label, required = item["key"], item["label"], item["required"]
+        if not isinstance(key, str) or not BID_FIELD_KEY.fullmatch(key):
+            raise DomainError(
+                "lot.bid_field_key",
+                _("填报项代码“%(key)s”无效：应以小写字母开头，只含小写字母、数字和下划线，不超过40个字符。"),
+                field="bid_fields",
+                key=str(key)[:60],
+            )
+        if key in RESERVED_BID_FIELD_KEYS:
+            raise DomainError(
+                "lot.bid_field_reserved",
+                _("填报项代码“%(key)s”为投标报价、工期、质量的保留代码，请换一个。"),
+                field="bid_fields",
+                key=key,
+            )
+        if key in seen:
+            raise DomainError(
+                "lot.bid_field_duplicate", _("填报项代码“%(key)s”重复。"), field="bid_fields", key=key
+            )
+        seen.add(key)
+        label = label.strip() if isinstance(label, str) else ""
+        if not 1 <= len(label) <= MAX_BID_FIELD_LABEL:
+            raise DomainError(
+                "lot.bid_field_label",
+                _("填报项“%(key)s”的名称应为1至%(max)d个字符。"),
+                field="bid_fields",
+                key=key,
+                max=MAX_BID_FIELD_LABEL,
+            )
+        if not isinstance(required, bool):
+            raise DomainError("lot.bid_fields", _("其他投标填报项格式无效。"), field="bid_fields")
+        cleaned.append({"key": key, "label": label, "required": required})
+    return cleaned
+
+
+def _custody_choice(tender: Tender, data: LotInput) -> list[Organisation]:
+    """The custodians named for the lot, checked; an empty list when they are the defaults.
+
+    Named custodians must be among ``opening.selectors.custodian_candidates``;
+    naming exactly the defaults stores nothing, so the lot follows a later
+    change of the supervising authority.
+    """
+    ids = list(dict.fromkeys(data.custodian_ids))
+    candidates = {org.pk: org for org in opening_selectors.custodian_candidates(tender=tender)}
+    unknown = [pk for pk in ids if pk not in candidates]
+    if unknown:
+        raise DomainError(
+            "opening.custodian_not_allowed",
+            _("开标密钥保管单位只能是本项目的招标代理机构、招标人或监督部门。"),
+            field="custodians",
+        )
+    chosen = [candidates[pk] for pk in ids]
+    defaults = opening_selectors.default_custodians(tender=tender)
+    # Only the full default three collapse: before the supervising authority is
+    # chosen, naming the agency and the tenderer means just those two.
+    complete = tender.supervising_authority_id is not None
+    if complete and {org.pk for org in chosen} == {org.pk for org in defaults}:
+        chosen = []
+    # The defaults are three once the supervising authority is chosen (a draft
+    # may choose it later); publication checks the whole custody again.
+    count = len(chosen) if chosen else opening_selectors.DEFAULT_CUSTODIAN_COUNT
+    opening.custody_validate(count=count, threshold=data.custodian_threshold)
+    return chosen
+
+
 def lot_validate(data: LotInput) -> None:
     """The rules a lot must meet to be saved, whatever the clock says (RULES.md TR 26, TR 44)."""
     _clean_text(data.name, "name", _("标段名称"), 200)
@@ -176,6 +291,7 @@ def lot_validate(data: LotInput) -> None:
             field="min_bidders",
             min=settings.SUNBID["MIN_BIDDERS"],
         )
+    bid_fields_validate(data.bid_fields)
 
 
 def _lot_audit_data(lot: Lot) -> dict[str, Any]:
@@ -192,7 +308,18 @@ def _lot_audit_data(lot: Lot) -> dict[str, Any]:
         "decryption_minutes": lot.decryption_minutes,
         "min_bidders": lot.min_bidders,
         "evaluation_method": lot.evaluation_method,
+        "bid_fields": lot.bid_fields,
+        "custodian_threshold": lot.custodian_threshold,
+        "custodians": [organisation.name for organisation in opening_selectors.custodians_planned(lot=lot)],
     }
+
+
+def _lot_input_of(lot: Lot) -> LotInput:
+    """A saved lot as the input that would save it again (publication re-checks every rule)."""
+    values = {name: getattr(lot, name) for name in LotInput.__dataclass_fields__ if hasattr(lot, name)}
+    values["bid_fields"] = tuple(lot.bid_fields or ())
+    values["custodian_ids"] = tuple(lot.custodians.values_list("pk", flat=True))
+    return LotInput(**values)
 
 
 def _locked_tender(tender: Tender) -> Tender:
@@ -207,6 +334,7 @@ def tender_create(*, actor: User, data: TenderInput) -> Tender:
     if not actor.has_role(Role.AGENT) or actor.organisation is None:
         raise NotPermitted("permission.role", _("只有招标代理机构经办人可以创建招标公告。"))
     tenderer = _validate_tender_input(data)
+    authority = _supervising_authority(data)
     with transaction.atomic():
         tender = Tender.objects.create(
             code=f"DRAFT-{timezone.now():%Y%m%d%H%M%S%f}-{actor.pk}",
@@ -219,6 +347,7 @@ def tender_create(*, actor: User, data: TenderInput) -> Tender:
             description=data.description.strip(),
             contact_name=data.contact_name.strip(),
             contact_phone=data.contact_phone.strip(),
+            supervising_authority=authority,
             created_by=actor,
         )
         tender.code = f"SB{timezone.localdate():%Y}{tender.pk:06d}"
@@ -231,25 +360,35 @@ def tender_update(*, actor: User, tender: Tender, data: TenderInput) -> Tender:
     """Change a draft announcement's own fields."""
     _require_agent_of(actor, tender)
     tenderer = _validate_tender_input(data)
+    authority = _supervising_authority(data)
     with transaction.atomic():
         tender = _locked_tender(tender)
         _require_draft(tender)
         for name, value in asdict(data).items():
-            if name != "tenderer_id":
+            if name not in ("tenderer_id", "supervising_authority_id"):
                 setattr(tender, name, value.strip() if isinstance(value, str) else value)
         tender.tenderer = tenderer
+        tender.supervising_authority = authority
         tender.save()
         record("tendering.tender.updated", actor=actor, obj=tender, data=asdict(data))
     return tender
 
 
 def lot_save(*, actor: User, tender: Tender, data: LotInput, lot: Lot | None = None) -> Lot:
-    """Add a lot to a draft announcement, or change one of its lots."""
+    """Add a lot to a draft announcement, or change one of its lots.
+
+    Besides ``lot_validate``: the extra bid items (``bid_fields_validate``)
+    and the opening key's custody (custodians among the tender's agency,
+    tenderer and supervising authorities; 2 to 7 of them; a threshold from 2
+    to their number).
+    """
     _require_agent_of(actor, tender)
     lot_validate(data)
+    bid_fields = bid_fields_validate(data.bid_fields)
     with transaction.atomic():
         tender = _locked_tender(tender)
         _require_draft(tender)
+        custodians = _custody_choice(tender, data)
         if lot is None:
             number = (tender.lots.order_by("-number").values_list("number", flat=True).first() or 0) + 1
             lot = Lot(tender=tender, number=number)
@@ -261,8 +400,11 @@ def lot_save(*, actor: User, tender: Tender, data: LotInput, lot: Lot | None = N
                 raise NotFound("lot.not_found", _("标段不存在。"))
             action = "tendering.lot.updated"
         for name, value in asdict(data).items():
-            setattr(lot, name, value.strip() if isinstance(value, str) else value)
+            if name not in ("bid_fields", "custodian_ids"):
+                setattr(lot, name, value.strip() if isinstance(value, str) else value)
+        lot.bid_fields = bid_fields
         lot.save()
+        lot.custodians.set(custodians)
         record(action, actor=actor, obj=lot, data=_lot_audit_data(lot))
     return lot
 
@@ -345,7 +487,15 @@ def _transition(lot: Lot, target: str, *, actor: User | None, action: str, data:
 
 
 def tender_publish(*, actor: User, tender: Tender) -> Tender:
-    """Publish a draft announcement and all its lots, and schedule their timed steps."""
+    """Publish a draft announcement and all its lots, and schedule their timed steps.
+
+    Needs lots, the tender documents and a supervising authority
+    (``tender.no_supervising_authority``); every lot is checked again as on
+    saving. Every lot gets its opening key, split among its custodians
+    (``opening.services.opening_key_create``): refused, before anything is
+    made, when a custodian has no registered key
+    (``opening.custodian_without_key``).
+    """
     _require_agent_of(actor, tender)
     with transaction.atomic():
         tender = _locked_tender(tender)
@@ -357,14 +507,22 @@ def tender_publish(*, actor: User, tender: Tender) -> Tender:
             raise DomainError("tender.no_lots", _("公告至少需要一个标段。"))
         if not tender.documents.filter(amendment__isnull=True).exists():
             raise DomainError("tender.no_documents", _("发布前请上传招标文件。"))
+        if tender.supervising_authority_id is None:
+            raise DomainError(
+                "tender.no_supervising_authority",
+                _("发布前请选择本项目的监督部门。"),
+                field="supervising_authority",
+            )
         for lot in lots:
-            lot_validate(LotInput(**{name: getattr(lot, name) for name in LotInput.__dataclass_fields__}))
+            lot_validate(_lot_input_of(lot))
             if lot.doc_end <= now or lot.bid_deadline <= now:
                 raise DomainError(
                     "lot.times_in_past",
                     _("第%(number)d标段的招标文件获取截止时间或投标截止时间已过，请修改后再发布。"),
                     number=lot.number,
                 )
+        # Every custodian must have a key before any opening key is made.
+        opening.opening_keys_check(lots=lots)
         tender.status = TenderStatus.PUBLISHED
         tender.published_at = now
         tender.save(update_fields=["status", "published_at", "updated_at"])
@@ -375,8 +533,9 @@ def tender_publish(*, actor: User, tender: Tender) -> Tender:
             data={"code": tender.code, "title": tender.title, "lots": [lot.number for lot in lots]},
         )
         for lot in lots:
+            opening_key = opening.opening_key_create(actor=actor, lot=lot)
             _transition(lot, LotStatus.PUBLISHED, actor=actor, action="tendering.lot.published",
-                        data=_lot_audit_data(lot))
+                        data={**_lot_audit_data(lot), "opening_key": opening_key.fingerprint})
             tasks.schedule_lot_steps(lot)
     return tender
 
@@ -650,6 +809,10 @@ def lots_advance_due(*, now: dt.datetime | None = None) -> list[tuple[int, str]]
             if lot.status == LotStatus.PUBLISHED and lot.bid_deadline <= now:
                 _transition(lot, LotStatus.BIDDING_CLOSED, actor=None, action="tendering.lot.bidding_closed",
                             data={"deadline": lot.bid_deadline})
+                # EB 27: an upload not completely received at the deadline counts as withdrawn.
+                from bidding.services import uploads_discard_unfinished
+
+                uploads_discard_unfinished(lot=lot)
                 changed.append((pk, LotStatus.BIDDING_CLOSED))
     due_open = Lot.objects.filter(status=LotStatus.BIDDING_CLOSED, opening_time__lte=now).values_list("pk", flat=True)
     for pk in list(due_open):

@@ -23,8 +23,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.models import Role, User
+from accounts.models import Organisation, Role, User
 from core.errors import DomainError, NotFound, NotPermitted
+from opening import selectors as opening_selectors
+from opening.models import OpeningKey
 from tendering import selectors, services
 from tendering.forms import (
     AmendmentForm,
@@ -61,25 +63,43 @@ def _not_draft_redirect(request: HttpRequest, tender: Tender) -> HttpResponse:
 
 @dataclass(frozen=True)
 class LotRow:
-    """A lot with the actions its state allows, as the service's state machine says."""
+    """A lot with the actions its state allows, as the service's state machine says.
+
+    ``custodians`` are the opening key's custodians (planned on a draft, as
+    made once published); ``is_custodian`` when the user acts for one of them.
+    """
 
     lot: Lot
     can_edit: bool
     can_cancel: bool
     can_fail: bool
+    custodians: list[Organisation]
+    opening_key: OpeningKey | None
+    is_custodian: bool
 
 
-def _lot_rows(tender: Tender) -> list[LotRow]:
+def _lot_rows(tender: Tender, user: User) -> list[LotRow]:
     draft = tender.status == TenderStatus.DRAFT
+    lots = list(tender.lots.all())
+    keys = opening_selectors.opening_keys_by_lot(lot_ids=[lot.pk for lot in lots])
     rows = []
-    for lot in tender.lots.all():
+    for lot in lots:
         allowed = services.LOT_TRANSITIONS[lot.status]
+        key = keys.get(lot.pk)
+        if key is not None:
+            custodians = [custodian.organisation for custodian in key.custodians.all()]
+        else:
+            custodians = opening_selectors.custodians_planned(lot=lot)
         rows.append(
             LotRow(
                 lot=lot,
                 can_edit=draft,
                 can_cancel=not draft and LotStatus.CANCELLED in allowed,
                 can_fail=LotStatus.FAILED in allowed,
+                custodians=custodians,
+                opening_key=key,
+                is_custodian=key is not None
+                and any(opening_selectors.acts_for_custodian(user, org) for org in custodians),
             )
         )
     return rows
@@ -165,7 +185,7 @@ def tender_detail(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     tender = selectors.tender_for_manage(user=user, tender_id=pk)
     now = timezone.now()
-    lots = _lot_rows(tender)
+    lots = _lot_rows(tender, user)
     is_agent = _is_agent_of(user, tender)
     draft = tender.status == TenderStatus.DRAFT
     return render(
@@ -306,14 +326,14 @@ def _lot_form_view(
     if request.method == "GET" and tender.status != TenderStatus.DRAFT:
         return _not_draft_redirect(request, tender)
     initial = LotForm.initial_for(lot) if lot is not None else None
-    form = LotForm(request.POST or None, initial=initial)
+    form = LotForm(request.POST or None, initial=initial, tender=tender)
     if request.method == "POST" and form.is_valid():
         try:
             services.lot_save(actor=user, tender=tender, data=form.to_input(), lot=lot)
         except (NotFound, NotPermitted):
             raise
         except DomainError as error:
-            apply_error(form, error)
+            apply_error(form, error, aliases=LotForm.ERROR_ALIASES)
         else:
             messages.success(request, _("标段已保存。"))
             return redirect("tendering:tender_detail", pk=tender.pk)

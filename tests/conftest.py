@@ -6,29 +6,105 @@
 - bob, carol: bidders of two bidder organisations
 - dave: bidder of a third organisation that never takes part
 - sam: supervisor; fay: finance; pat: platform admin; eve: expert
+
+The agencies, the tenderer and the supervising authority have registered
+keys (``issue_keys``), so tenders publish: every lot's opening key is split
+among them (docs/opening-keys.md). RSA-3072 keys come from the pool of
+``tests/opening/keypool.py`` instead of a prime search, for the whole session.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone, translation
 
 from accounts.credit_code import make as make_code
-from accounts.models import OrganisationKind, Role, User
-from accounts.services import organisation_create, user_create
+from accounts.models import Organisation, OrganisationKey, OrganisationKind, Role, User
+from accounts.services import organisation_create, organisation_key_register, user_create
 from tendering import services as tendering
 from tendering.models import EvaluationMethod, Lot, Tender
+from tests.opening.keypool import KEYRING, POOL, fingerprint
 
 PASSWORD = "Sunbid-test-2026!"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_rsa_keys():
+    """Opening keys from the pool: a real RSA-3072 prime search per published lot would dominate the run.
+
+    Session-scoped (not the function-scoped ``monkeypatch``) so that fixtures
+    of wider scope, such as the permission matrix's world, get pool keys too.
+    """
+    patch = pytest.MonkeyPatch()
+    patch.setattr("opening.crypto.generate_opening_key", POOL.next_key)
+    yield
+    patch.undo()
+
+
+@dataclass(frozen=True)
+class TestKeySet:
+    """An organisation's registered keys, with the private halves a browser would hold."""
+
+    key: OrganisationKey
+    encryption_private: rsa.RSAPrivateKey
+    signing_private: ec.EllipticCurvePrivateKey
+
+
+def _spki(public_key) -> bytes:
+    return public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def issue_keys(organisation: Organisation, *, actor: User | None = None) -> TestKeySet:
+    """Register a fresh key set for ``organisation``, as its user would from the key page.
+
+    Through ``accounts.services.organisation_key_register`` when ``actor`` (a
+    user of the organisation) is given; otherwise, for an organisation with no
+    user, the row is written directly, unaudited.
+    """
+    encryption = POOL.next_key()
+    signing = ec.generate_private_key(ec.SECP256R1())
+    _SIGNING_KEYS[hashlib.sha256(_spki(signing.public_key())).hexdigest()] = signing
+    if actor is not None:
+        key = organisation_key_register(
+            actor=actor,
+            encryption_public=_spki(encryption.public_key()),
+            signing_public=_spki(signing.public_key()),
+        )
+    else:
+        OrganisationKey.objects.filter(organisation=organisation, status="active").update(
+            status="retired", retired_at=timezone.now()
+        )
+        key = OrganisationKey.objects.create(
+            organisation=organisation,
+            encryption_public=_spki(encryption.public_key()),
+            encryption_fingerprint=fingerprint(encryption.public_key()),
+            signing_public=_spki(signing.public_key()),
+            signing_fingerprint=hashlib.sha256(_spki(signing.public_key())).hexdigest(),
+            registered_at=timezone.now(),
+        )
+    return TestKeySet(key=key, encryption_private=encryption, signing_private=signing)
+
+
+# The people whose organisations keep shares of opening keys by default.
+KEY_HOLDERS = ("alice", "agnes", "terry", "sam")
+_SIGNING_KEYS: dict[str, ec.EllipticCurvePrivateKey] = {}
+
+
 def _org(name: str, kind: str, serial: int):
-    return organisation_create(actor=None, name=name, code=make_code(f"91330100MA{serial:07d}"), kind=kind)
+    return organisation_create(
+        actor=None, name=name, code=make_code(f"91330100MA{serial:07d}"), kind=kind
+    )
 
 
 @pytest.fixture
@@ -47,6 +123,14 @@ def orgs(db):
 
 @pytest.fixture
 def people(orgs) -> dict[str, User]:
+    """The named people; the organisations of ``KEY_HOLDERS`` register keys (see ``keysets``)."""
+    users = _people(orgs)
+    for name in KEY_HOLDERS:
+        issue_keys(users[name].organisation, actor=users[name])
+    return users
+
+
+def _people(orgs) -> dict[str, User]:
     spec = {
         "alice": ("agency", Role.AGENT),
         "agnes": ("agency2", Role.AGENT),
@@ -71,6 +155,22 @@ def people(orgs) -> dict[str, User]:
         )
         for name, (org, role) in spec.items()
     }
+
+
+def keyset_of(organisation: Organisation) -> TestKeySet:
+    """The organisation's active key set, with the private keys ``issue_keys`` made for it."""
+    key = OrganisationKey.objects.get(organisation=organisation, status="active")
+    return TestKeySet(
+        key=key,
+        encryption_private=KEYRING[key.encryption_fingerprint],
+        signing_private=_SIGNING_KEYS[key.signing_fingerprint],
+    )
+
+
+@pytest.fixture
+def keysets(people) -> dict[str, TestKeySet]:
+    """The key sets registered for the organisations of alice, agnes, terry and sam, by person."""
+    return {name: keyset_of(people[name].organisation) for name in KEY_HOLDERS}
 
 
 def lot_input(now: dt.datetime | None = None, **overrides) -> tendering.LotInput:
@@ -103,6 +203,7 @@ def tender_input(orgs, **overrides) -> tendering.TenderInput:
         "description": "本招标项目已由市发展和改革委员会批准建设，资金来自财政资金，现进行公开招标。",
         "contact_name": "王工",
         "contact_phone": "0571-88880000",
+        "supervising_authority_id": orgs["supervisor"].pk,
     }
     values.update(overrides)
     return tendering.TenderInput(**values)
@@ -113,12 +214,16 @@ def make_draft(orgs, people) -> Callable[..., Tender]:
     def build(lots: int = 1, with_document: bool = True, **lot_overrides) -> Tender:
         tender = tendering.tender_create(actor=people["alice"], data=tender_input(orgs))
         for _ in range(lots):
-            tendering.lot_save(actor=people["alice"], tender=tender, data=lot_input(**lot_overrides))
+            tendering.lot_save(
+                actor=people["alice"], tender=tender, data=lot_input(**lot_overrides)
+            )
         if with_document:
             tendering.document_upload(
                 actor=people["alice"],
                 tender=tender,
-                upload=SimpleUploadedFile("招标文件.pdf", b"%PDF-1.4 tender documents", "application/pdf"),
+                upload=SimpleUploadedFile(
+                    "招标文件.pdf", b"%PDF-1.4 tender documents", "application/pdf"
+                ),
             )
         return tender
 
@@ -144,6 +249,8 @@ def _test_settings(settings, tmp_path):
     # A request in English leaves English active on the thread; every test starts in the default.
     translation.activate(settings.LANGUAGE_CODE)
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    # What is written under var/ at run time (the demo's key backups) goes to the test's own directory.
+    settings.VAR_DIR = tmp_path / "var"
     # Every test creates ten people: the production hasher's million rounds would dominate the run.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # A request in English leaves English active on the thread; every test starts in the default.

@@ -8,7 +8,7 @@ the named people of ``tests/conftest.py`` (built here once per module, see
 - ``LOGIN``: a redirect to the sign-in page (anonymous visitors on login-only views);
 - ``DENIED``: 403 or 404, never 200, never 500;
 - ``NOT_FOUND``: exactly 404 (someone else's object must look like a missing one);
-- ``METHOD``: 405 (a GET on an action that only accepts POST).
+- ``METHOD``: 405 (a GET on an action that only accepts POST, PUT or DELETE).
 
 Refused requests change nothing in the database and add no audit record; a
 GET changes nothing for anyone; an allowed POST that is an action changes
@@ -17,23 +17,35 @@ for an id of another agency's or organisation's object (guessing ids).
 
 ``test_every_url_of_the_project_is_in_the_matrix`` walks the URL
 configuration, so a view added without a row here fails the suite.
+
+A row states the rule, never what a view happens to do: where a view breaks
+it, the row names the person in ``bugs`` with the finding, and that request
+is a strict xfail until the view is fixed (then it fails as an XPASS, and the
+entry goes).
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import datetime as dt
 import enum
+import functools
 import json
 import re
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 import time_machine
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.apps import apps
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -44,10 +56,22 @@ from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
+from accounts import tokens
 from accounts.credit_code import make as make_code
-from accounts.models import Notification, Organisation, OrganisationKind, Role
-from accounts.services import notify_users, organisation_create, user_create
+from accounts.keys import fingerprint_groups
+from accounts.models import (
+    ApiToken,
+    Notification,
+    Organisation,
+    OrganisationKey,
+    OrganisationKind,
+    Role,
+)
+from accounts.services import api_token_create, notify_users, organisation_create, user_create
 from audit.models import AuditEvent
+from bidding import receipts
+from bidding import services as bidding
+from bidding.models import Bid, BidStatus, Upload, UploadPart, UploadStatus
 from experts import gateway, id_number
 from experts import notifications as expert_notifications
 from experts import pool as expert_pool
@@ -62,6 +86,8 @@ from experts.models import (
     ExpertUnavailability,
     SelectionStatus,
 )
+from opening import crypto as opening_crypto
+from opening.models import Custodian
 from tendering import services as tendering
 from tendering.models import (
     Amendment,
@@ -72,8 +98,15 @@ from tendering.models import (
     TenderDocument,
     TenderStatus,
 )
-from tests.conftest import PASSWORD, lot_input, tender_input
+from tests.bidding.support import PART_SIZE, parts_of, put_part, seal, sha, submit
+from tests.conftest import PASSWORD, issue_keys, lot_input, tender_input
 from tests.experts.draw_support import award, make_experts, specialty
+from tests.opening.keypool import POOL
+from tests.opening.keypool import fingerprint as rsa_fingerprint
+
+if TYPE_CHECKING:
+    # Imported for the annotation only: pytest would try to collect a class named Test* found in the module.
+    from tests.conftest import TestKeySet
 
 pytestmark = pytest.mark.django_db
 
@@ -84,6 +117,10 @@ BIDDERS = ("bob", "carol", "dave")
 # Those who manage alice's published tender: its agent, its tenderer, the supervisor, the platform.
 MANAGERS = ("alice", "terry", "sam", "pat")
 AUDITORS = ("sam", "pat")
+# Whose roles hold their organisation's keys: bidders seal with them, the others keep opening-key shares.
+KEY_ROLES = ("alice", "agnes", "terry", "bob", "carol", "dave", "sam")
+# The users of the published lot's custodians: its agency, its tenderer and its supervising authority.
+CUSTODIANS = ("alice", "terry", "sam")
 
 # Short titles, each with a marker no other title contains, so that presence
 # and absence on a page can be told apart even if a template shortens them.
@@ -96,6 +133,8 @@ EDITED_TITLE = "己修改后的住院楼工程"
 EDITED_LOT_NAME = "庚修改后的标段"
 ADMIN_ORG_NAME = "辛平台新登记的投标单位"
 NONEXISTENT_ID = 987_654_321
+NONEXISTENT_UUID = uuid.UUID(int=NONEXISTENT_ID)
+CREATED_TOKEN_NAME = "子自动化递交令牌"
 
 # Admin URLs are Django's own site, tested below as paths; set_language is
 # Django's own i18n view (a POST that only sets the language cookie, no data).
@@ -145,7 +184,7 @@ def post_only() -> dict[str, Outcome]:
 
 
 # The named people of tests/conftest.py, with the same organisations and roles. Built here once
-# per module rather than per test: ~1,100 requests each building ten accounts would take minutes.
+# per module rather than per test: ~2,700 requests each building ten accounts would take minutes.
 ORGANISATIONS = {
     "agency": ("华信招标代理有限公司", OrganisationKind.AGENCY),
     "agency2": ("远景工程咨询有限公司", OrganisationKind.AGENCY),
@@ -171,13 +210,17 @@ PEOPLE = {
 }
 
 
+# Bob's replacement bid, larger than the first (tests/bidding/support.py), so that it travels in three parts.
+REPLACEMENT_CONTENTS = {"商务标（修订）.pdf": b"%PDF-1.7 revised business part " * 300}
+
+
 class World:
     """The objects the matrix acts on: built once per module, copied for each test.
 
     Each test runs in a savepoint that is rolled back, so what a request
     changes is gone for the next one. The ``cached_property`` parts (a lot
     moved past its deadline, the expert pool, the draw of experts in each of
-    its states) are built in the test that
+    its states, another organisation's bid) are built in the test that
     asks for them, on that test's copy, and rolled back with it: never read
     them while the module's world is being built, or every later test would
     hold objects that no longer exist.
@@ -202,10 +245,28 @@ class World:
             )
             for name, (org, role) in PEOPLE.items()
         }
+        # Every lot's opening key is split among its agency, tenderer and supervising authority when it is
+        # published, so they registered keys first (agnes's tenderer has no user here); so did bob's
+        # organisation, to seal its bid. Carol's and dave's organisations have none.
+        self.keys: dict[str, TestKeySet] = {
+            name: issue_keys(self.people[name].organisation, actor=self.people[name])
+            for name in ("alice", "agnes", "terry", "sam", "bob")
+        }
+        issue_keys(self.orgs["tenderer2"])
         self.draft = self._tender("alice", DRAFT_TITLE, "tenderer", publish=False)
         # Bob's organisation obtained the documents of alice's published tender, nobody else did.
         self.published = self._tender("alice", PUBLISHED_TITLE, "tenderer", publish=True)
         tendering.documents_obtain(actor=self.people["bob"], tender=self.published)
+        # It has a bid in on the lot, and has begun replacing it: the first part of three is uploaded.
+        bob, lot = self.people["bob"], self.lot(self.published)
+        self.bid = submit(bob, lot, seal(lot, self.keys["bob"]))
+        self.replacement = seal(lot, self.keys["bob"], contents=REPLACEMENT_CONTENTS)
+        self.upload = bidding.upload_create(actor=bob, lot=lot, size=len(self.replacement))
+        self.parts = dict(parts_of(self.replacement, self.upload.part_size))
+        assert len(self.parts) >= 3, "the next part must not be the last"
+        put_part(bob, self.upload, 0, self.parts[0])
+        # The record of that bid, sealed from everyone (the platform too) until bidding closes (EB 27).
+        self.bid_seq = AuditEvent.objects.get(action="bidding.bid.submitted", tender_id=self.published.pk).seq
         self.confidential_seq = AuditEvent.objects.get(
             action="tendering.documents.obtained", tender_id=self.published.pk
         ).seq
@@ -220,6 +281,10 @@ class World:
                 [user], title=f"{name} 的消息", body="", url=reverse("accounts:notifications")
             )[0]
             for name, user in self.people.items()
+        }
+        # An API token each for bob and carol, each with its own name.
+        self.tokens = {
+            name: api_token_create(actor=self.people[name], name=f"{name} 的令牌")[0] for name in ("bob", "carol")
         }
 
     def _tender(self, agent: str, title: str, tenderer: str, publish: bool) -> Tender:
@@ -251,6 +316,26 @@ class World:
 
     def lot(self, tender: Tender) -> Lot:
         return tender.lots.get()
+
+    @cached_property
+    def carol_bidding(self) -> dict[str, Any]:
+        """Another organisation's bid and upload: carol's, on agnes's published tender, with keys of its own."""
+        carol, lot = self.people["carol"], self.lot(self.agnes_published)
+        tendering.documents_obtain(actor=carol, tender=self.agnes_published)
+        data = seal(lot, issue_keys(carol.organisation, actor=carol))
+        bid = submit(carol, lot, data)
+        return {"bid": bid, "upload": bidding.upload_create(actor=carol, lot=lot, size=len(data))}
+
+    def custodian(self, person: str) -> Custodian:
+        """The share of the published lot's opening key that the person's organisation keeps."""
+        return Custodian.objects.get(
+            opening_key__lot=self.lot(self.published), organisation=self.people[person].organisation
+        )
+
+    def share(self, person: str) -> bytes:
+        """The person's organisation's share, decrypted as its browser would with the key store's private key."""
+        encrypted = bytes(self.custodian(person).encrypted_share)
+        return opening_crypto.unwrap(self.keys[person].encryption_private, encrypted)
 
     @cached_property
     def pool(self) -> dict[str, Any]:
@@ -332,12 +417,29 @@ class World:
         return draws.draw_request_create(actor=self.people["agnes"], lot=lot, data=_draw_input(lot))
 
 
+def _bidding_settings(receipt_key: Path) -> dict[str, Any]:
+    """Small upload parts, so that a bid of a few kilobytes travels in several, and the module's receipt key."""
+    return {
+        "BID_UPLOAD_PART_SIZE": PART_SIZE,
+        "RECEIPT_SIGNING_KEY": str(receipt_key),
+        "RECEIPT_SIGNING_KEY_CREATE": False,
+    }
+
+
 @pytest.fixture(scope="module")
 def base_world(django_db_setup, django_db_blocker, tmp_path_factory):
     """The world, in a transaction left open for the module; each test's own atomic nests in it."""
     media = tmp_path_factory.mktemp("media")
+    receipt_key = tmp_path_factory.mktemp("receipts") / "receipt-key.pem"
+    receipt_key.write_bytes(
+        Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     fast = override_settings(
-        MEDIA_ROOT=media, PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]
+        MEDIA_ROOT=media,
+        PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
+        **_bidding_settings(receipt_key),
     )
     with django_db_blocker.unblock():
         outer = transaction.atomic()
@@ -349,7 +451,7 @@ def base_world(django_db_setup, django_db_blocker, tmp_path_factory):
             transaction.set_rollback(True)
             outer.__exit__(None, None, None)
             raise
-    yield world, media
+    yield world, media, receipt_key
     with django_db_blocker.unblock():
         transaction.set_rollback(True)
         outer.__exit__(None, None, None)
@@ -357,9 +459,11 @@ def base_world(django_db_setup, django_db_blocker, tmp_path_factory):
 
 @pytest.fixture
 def world(base_world, db, settings) -> World:
-    built, media = base_world
-    # The documents were stored under the module's media root, not this test's.
+    built, media, receipt_key = base_world
+    # The documents and the bids were stored under the module's media root, not this test's.
     settings.MEDIA_ROOT = media
+    for name, value in _bidding_settings(receipt_key).items():
+        setattr(settings, name, value)
     # The gateway's replies are signed with this; unset, no signature at all would be valid.
     settings.EXPERT_GATEWAY_INBOUND_SECRET = GATEWAY_SECRET
     return copy.copy(built)
@@ -558,6 +662,50 @@ def _confirmed_through(channel: str) -> Callable[[Done], None]:
     return effect
 
 
+def _key_registered(done: Done) -> None:
+    keys = OrganisationKey.objects.filter(organisation=done.world.people[done.person].organisation)
+    assert keys.get(status="active").encryption_fingerprint == rsa_fingerprint(_new_key_set()[0].public_key())
+    # The key in use before is retired, never deleted: bids sealed to it must still open.
+    assert keys.count() == (2 if done.person in done.world.keys else 1)
+
+
+def _token_created(done: Done) -> None:
+    created = ApiToken.objects.filter(name=CREATED_TOKEN_NAME)
+    assert list(created.values_list("user__username", flat=True)) == [done.person]
+
+
+def _token_revoked(done: Done) -> None:
+    revoked = ApiToken.objects.filter(revoked_at__isnull=False)
+    assert list(revoked.values_list("pk", flat=True)) == [done.kwargs["pk"]]
+
+
+def _share_submitted(done: Done) -> None:
+    submitted = Custodian.objects.filter(submitted_at__isnull=False)
+    assert list(submitted.values_list("pk", flat=True)) == [done.world.custodian(done.person).pk]
+
+
+def _bid_withdrawn(done: Done) -> None:
+    bid = Bid.objects.get(pk=done.world.bid.pk)
+    assert (bid.status, bid.withdrawn_by) == (BidStatus.WITHDRAWN, done.world.people[done.person])
+
+
+def _upload_started(done: Done) -> None:
+    started = Upload.objects.exclude(pk=done.world.upload.pk).filter(status=UploadStatus.OPEN)
+    assert list(started.values_list("organisation", "size")) == [(done.world.orgs["bidder_a"].pk, UPLOAD_SIZE)]
+
+
+def _upload_abandoned(done: Done) -> None:
+    assert Upload.objects.get(pk=done.world.upload.pk).status == UploadStatus.DISCARDED
+
+
+def _part_stored(done: Done) -> None:
+    parts = UploadPart.objects.filter(upload=done.world.upload).order_by("index")
+    assert list(parts.values_list("index", "sha256")) == [
+        (index, sha(done.world.parts[index])) for index in (0, 1)
+    ]
+    assert Bid.objects.get(pk=done.world.bid.pk).status == BidStatus.CURRENT, "a part replaced the bid"
+
+
 # --- what the pages must and must not show ------------------------------------------------------
 
 
@@ -614,6 +762,12 @@ def _obtainers_listed(world: World, person: str, response: HttpResponse) -> None
 def _confidential_link_only_for_platform(world: World, person: str, response: HttpResponse) -> None:
     link = f'href="{reverse("audit:event", args=[world.confidential_seq])}"'
     assert _shows(response, link) == (person == "pat")
+
+
+def _sealed_links(world: World, person: str, response: HttpResponse) -> None:
+    """Who obtained the documents: only the platform sees it before the deadline; who bid: nobody (EB 21, 27)."""
+    _confidential_link_only_for_platform(world, person, response)
+    assert not _shows(response, f'href="{reverse("audit:event", args=[world.bid_seq])}"')
 
 
 def _pool_listed(world: World, person: str, response: HttpResponse) -> None:
@@ -697,6 +851,130 @@ def _invitation_without_parties(world: World, person: str, response: HttpRespons
     for name in (PUBLISHED_TITLE, world.closed_lot.name, *parties):
         if name != own:
             assert not _shows(response, name), f"the invitation names {name}"
+
+
+def _own_keys_only(world: World, person: str, response: HttpResponse) -> None:
+    organisation = world.people[person].organisation_id
+    for owner, keys in world.keys.items():
+        shown = _shows(response, fingerprint_groups(keys.key.encryption_fingerprint))
+        assert shown == (world.people[owner].organisation_id == organisation), owner
+
+
+def _own_key_history(world: World, person: str, response: HttpResponse) -> None:
+    body = json.loads(response.content)
+    own = world.keys.get(person)
+    assert body["organisation"] == world.people[person].organisation.credit_code
+    assert [key["encryption_fingerprint"] for key in body["keys"]] == ([own.key.encryption_fingerprint] if own else [])
+
+
+def _own_tokens_only(world: World, person: str, response: HttpResponse) -> None:
+    for owner, token in world.tokens.items():
+        assert _shows(response, token.name) == (owner == person), owner
+
+
+def _secret_shown_once(world: World, person: str, response: HttpResponse) -> None:
+    """The new token's secret is on the page that created it, and it is the token's."""
+    found = re.findall(r"sbt_[A-Za-z0-9_-]{43}", response.content.decode())
+    assert found and set(found) == {found[0]}
+    assert ApiToken.objects.get(name=CREATED_TOKEN_NAME).token_hash == tokens.secret_hash(found[0])
+
+
+def _opening_key_downloaded(world: World, person: str, response: HttpResponse) -> None:
+    key = serialization.load_pem_public_key(response.content)
+    assert rsa_fingerprint(key) == world.lot(world.published).opening_key.fingerprint
+
+
+def _shares(world: World, person: str) -> tuple[str, ...]:
+    """Every custodian's share of the published lot's opening key, encrypted and decrypted: never on a page."""
+    values: list[str] = []
+    for name in CUSTODIANS:
+        values += [
+            base64.b64encode(bytes(world.custodian(name).encrypted_share)).decode(),
+            base64.b64encode(world.share(name)).decode(),
+        ]
+    return tuple(values)
+
+
+def _custody_without_shares(world: World, person: str, response: HttpResponse) -> None:
+    opening_key = world.lot(world.published).opening_key
+    assert _shows(response, world.people[person].organisation.name)
+    assert _shows(response, fingerprint_groups(opening_key.fingerprint))
+    for secret in _shares(world, person):
+        assert not _shows(response, secret), "a share is on the custody page"
+
+
+def _share_withheld(world: World, person: str, response: HttpResponse) -> None:
+    """Before the opening time a share is of no use: the API does not hand it out, not even to its keeper."""
+    body = json.loads(response.content)
+    assert (body["organisation"], body["encrypted_share"]) == (world.people[person].organisation.credit_code, None)
+
+
+def _own_share_handed_out(world: World, person: str, response: HttpResponse) -> None:
+    body = json.loads(response.content)
+    assert body["encrypted_share"] == base64.b64encode(bytes(world.custodian(person).encrypted_share)).decode()
+
+
+def _bid_secrets(world: World, person: str) -> tuple[str, ...]:
+    """What tells that bob's organisation has bid: its receipt number and the ciphertext's hash (EB 27)."""
+    return (world.bid.receipt_no, world.bid.sha256)
+
+
+def _no_bid_shown(world: World, person: str, response: HttpResponse) -> None:
+    for secret in _bid_secrets(world, person):
+        assert not _shows(response, secret), f"{person} sees that bob's organisation has bid"
+
+
+def _own_lots_listed(world: World, person: str, response: HttpResponse) -> None:
+    assert _shows(response, world.published.code) == (person == "bob")
+    assert not _shows(response, world.agnes_published.code)
+    assert not _shows(response, world.draft.code)
+
+
+def _own_bid_shown(world: World, person: str, response: HttpResponse) -> None:
+    assert _shows(response, world.bid.receipt_no) and _shows(response, world.bid.sha256)
+
+
+def _bids_received(world: World, person: str, response: HttpResponse) -> None:
+    """After the deadline of the tender's only lot: how many bids, and from whom."""
+    assert response.context["result"].count == 1
+    assert _shows(response, world.orgs["bidder_a"].name) and _shows(response, world.bid.sha256)
+
+
+def _sealing_page(world: World, person: str, response: HttpResponse) -> None:
+    assert _shows(response, reverse("bidding_api:lot", args=[world.lot(world.published).pk]))
+
+
+def _lot_for_sealing(world: World, person: str, response: HttpResponse) -> None:
+    body = json.loads(response.content)
+    assert body["bidder"] == world.orgs["bidder_a"].credit_code
+    assert body["opening_key"]["fingerprint"] == world.lot(world.published).opening_key.fingerprint
+    assert body["your_key"]["encryption_fingerprint"] == world.keys["bob"].key.encryption_fingerprint
+
+
+def _own_bid_json(world: World, person: str, response: HttpResponse) -> None:
+    body = json.loads(response.content)
+    assert body["bid"]["bid"] == str(world.bid.pk)
+    assert [upload["upload"] for upload in body["uploads"]] == [str(world.upload.pk)]
+
+
+def _upload_progress(world: World, person: str, response: HttpResponse) -> None:
+    body = json.loads(response.content)
+    assert (body["upload"], body["received"]) == (str(world.upload.pk), len(world.parts[0]))
+    assert [part["sha256"] for part in body["parts"]] == [sha(world.parts[0])]
+
+
+def _receipt_issued(world: World, person: str, response: HttpResponse) -> None:
+    receipt = json.loads(response.content)
+    assert (receipt["bid"], receipt["receipt_no"]) == (str(world.bid.pk), world.bid.receipt_no)
+    receipts.receipt_verify(receipt, receipts.receipt_key().public_pem)
+
+
+def _receipt_pdf(world: World, person: str, response: HttpResponse) -> None:
+    assert response["Content-Type"] == "application/pdf" and response.content.startswith(b"%PDF")
+
+
+def _receipt_key_published(world: World, person: str, response: HttpResponse) -> None:
+    assert json.loads(response.content)["fingerprint"] == receipts.receipt_key().fingerprint
 
 
 # --- the matrix ------------------------------------------------------------------------------------
@@ -833,10 +1111,10 @@ class RawBody:
     content_type: str = "application/json"
 
 
-def _gateway_reply(secret: str) -> Callable[[World], RawBody]:
+def _gateway_reply(secret: str) -> Callable[[World, str], RawBody]:
     """Eve's SMS reply confirming her invitation, as the gateway posts it, signed with ``secret``."""
 
-    def body(world: World) -> RawBody:
+    def body(world: World, person: str) -> RawBody:
         member = world.member()
         content = json.dumps({"from": member.expert.mobile, "text": f"1 {member.reply_code}"}).encode()
         return RawBody(content, {gateway.SIGNATURE_HEADER: gateway.inbound_signature(content, secret=secret)})
@@ -844,8 +1122,69 @@ def _gateway_reply(secret: str) -> Callable[[World], RawBody]:
     return body
 
 
+def _json(data: dict[str, Any]) -> Callable[[World, str], RawBody]:
+    return lambda world, person: RawBody(json.dumps(data).encode(), {})
+
+
+@functools.cache
+def _new_key_set() -> tuple[Any, ec.EllipticCurvePrivateKey]:
+    """A key set registered by nobody yet: every test registering it is rolled back."""
+    return POOL.next_key(), ec.generate_private_key(ec.SECP256R1())
+
+
+def _spki_b64(public_key: Any) -> str:
+    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(der).decode()
+
+
+def _key_registration(world: World, person: str) -> RawBody:
+    """The two public keys of a new key set, as the key page posts them after generating it in the browser."""
+    encryption, signing = _new_key_set()
+    data = {"encryption_public": _spki_b64(encryption.public_key()), "signing_public": _spki_b64(signing.public_key())}
+    return RawBody(json.dumps(data).encode(), {})
+
+
+def _share_submission(world: World, person: str) -> RawBody:
+    """The person's organisation's share, decrypted; anyone else sends sam's (a real share, not theirs to use)."""
+    share = world.share(person if person in CUSTODIANS else "sam")
+    return RawBody(json.dumps({"share": base64.b64encode(share).decode()}).encode(), {})
+
+
+def _next_part(world: World, person: str) -> RawBody:
+    """The second part of bob's replacement bid, with its checksum."""
+    part = world.parts[1]
+    return RawBody(part, {"X-Part-SHA256": sha(part)}, content_type="application/octet-stream")
+
+
+def _upload_id(getter: Callable[[World], Upload], **extra: Any) -> Callable[[World], dict[str, Any]]:
+    return lambda world: {"upload_id": getter(world).pk, **extra}
+
+
+def _bid_id(getter: Callable[[World], Bid]) -> Callable[[World], dict[str, Any]]:
+    return lambda world: {"bid_id": getter(world).pk}
+
+
+UPLOAD_SIZE = 20_000
+BOB_UPLOAD = _upload_id(lambda w: w.upload)
+CAROL_UPLOAD = _upload_id(lambda w: w.carol_bidding["upload"])
+BOB_NEXT_PART = _upload_id(lambda w: w.upload, index=1)
+CAROL_FIRST_PART = _upload_id(lambda w: w.carol_bidding["upload"], index=0)
+BOB_BID = _bid_id(lambda w: w.bid)
+CAROL_BID = _bid_id(lambda w: w.carol_bidding["bid"])
+LOT = _lot_id(lambda w: w.lot(w.published))
+DRAFT_LOT_ID = _lot_id(lambda w: w.lot(w.draft))
+AGNES_LOT = _lot_id(lambda w: w.lot(w.agnes_published))
+# The lot of agnes's published tender: custody of another agency and tenderer, documents bob never obtained.
+CUSTODIANS_ELSEWHERE = {"alice": AGNES_LOT, "terry": AGNES_LOT}
+# Found by this matrix; the view is to be fixed, the row stays as the rules say.
+OPENING_API_401 = {
+    ANONYMOUS: "opening/views.py _require_api_user answers a visitor who is not signed in 401 auth.required"
+    " (and without the WWW-Authenticate header a 401 must carry); the other JSON APIs (accounts_api,"
+    " bidding_api) answer 403 auth.required (NotPermitted): expected 403",
+}
+BOB_ELSEWHERE = {"bob": AGNES_LOT}
 DRAW_LOT = _lot_id(lambda w: w.closed_lot)
-AGNES_DRAW_LOT = _lot_id(lambda w: w.lot(w.agnes_published))
+AGNES_DRAW_LOT = AGNES_LOT
 PENDING_DRAW = _pk(lambda w: w.pending_draw)
 APPROVED_DRAW = _pk(lambda w: w.approved_draw)
 DRAWN = _pk(lambda w: w.drawn)
@@ -891,9 +1230,10 @@ class Case:
     kwargs: Callable[[World], dict[str, Any]] = lambda world: {}
     path: Callable[[World], str] | None = None  # for the admin, instead of reversing ``name``
     data: Callable[[World], dict[str, Any]] | None = None
-    body: Callable[[World], RawBody] | None = None  # for a POST, sent instead of form ``data``
-    effect: Callable[[Done], None] | None = None  # what an allowed POST changed; None: nothing
-    audited: bool = False  # an allowed POST adds an audit record
+    # For a POST or a PUT, sent as it is instead of form ``data``; it may depend on who sends it.
+    body: Callable[[World, str], RawBody] | None = None
+    effect: Callable[[Done], None] | None = None  # what an allowed POST, PUT or DELETE changed; None: nothing
+    audited: bool = False  # an allowed POST, PUT or DELETE adds an audit record
     content: Callable[[World, str, HttpResponse], None] | None = None  # checked on allowed responses
     # Never in the body of a refusal to that person.
     secrets: Callable[[World, str], tuple[str, ...]] = lambda world, person: ()
@@ -901,6 +1241,8 @@ class Case:
     foreign: Mapping[str, Callable[[World], dict[str, Any]]] = field(default_factory=dict)
     after_deadline: bool = False  # requested once bidding has closed for alice's published tender
     follow: bool = False
+    # Per person: a permission bug found in the view, expected to fail (strictly) until it is fixed.
+    bugs: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -923,6 +1265,7 @@ def _who_obtained(world: World, person: str) -> tuple[str, ...]:
 ALICE_DRAFT_ELSEWHERE = {"alice": AGNES_DRAFT}
 ALICE_PUBLISHED_ELSEWHERE = {"alice": AGNES_PUBLISHED}
 MANAGERS_ELSEWHERE = {"alice": AGNES_PUBLISHED, "terry": AGNES_PUBLISHED}
+MANAGERS_ELSEWHERE_LOT = {"alice": AGNES_LOT, "terry": AGNES_LOT}
 
 CASES: list[Case] = [
     # --- accounts -------------------------------------------------------------------------------
@@ -943,6 +1286,22 @@ CASES: list[Case] = [
     Case("accounts:notifications_read_all", "", "post", outcomes(ok=SIGNED_IN),
          effect=_own_messages_read),
     Case("accounts:notifications_read_all", "", "get", post_only()),
+    # The organisation's keys: those who seal bids or keep opening-key shares; finance, the platform
+    # administrator and experts hold none (403).
+    Case("accounts:keys", "", "get", outcomes(ok=KEY_ROLES), content=_own_keys_only),
+    Case("accounts:tokens", "", "get", outcomes(ok=SIGNED_IN), content=_own_tokens_only),
+    Case("accounts:tokens", "", "post", outcomes(ok=SIGNED_IN), data=lambda w: {"name": CREATED_TOKEN_NAME},
+         effect=_token_created, audited=True, content=_secret_shown_once),
+    Case("accounts:token_revoke", "bob's token", "post", outcomes(ok=("bob",), not_found=SIGNED_IN),
+         kwargs=_pk(lambda w: w.tokens["bob"]), effect=_token_revoked, audited=True,
+         secrets=lambda w, p: (w.tokens["bob"].name,),
+         foreign={"bob": _pk(lambda w: w.tokens["carol"])}),
+    Case("accounts:token_revoke", "bob's token", "get", post_only(), kwargs=_pk(lambda w: w.tokens["bob"])),
+    # The JSON API answers a visitor who is not signed in with 403 auth.required, never the sign-in page.
+    Case("accounts_api:keys", "", "get", outcomes(ok=KEY_ROLES, anonymous=Outcome.DENIED),
+         content=_own_key_history),
+    Case("accounts_api:keys", "", "post", outcomes(ok=KEY_ROLES, anonymous=Outcome.DENIED),
+         body=_key_registration, effect=_key_registered, audited=True),
     # --- the public portal ----------------------------------------------------------------------
     Case("portal:index", "", "get", outcomes(ok=EVERYONE),
          content=_portal_lists_published_not_drafts),
@@ -968,7 +1327,7 @@ CASES: list[Case] = [
          outcomes(ok=("alice", "pat"), not_found=SIGNED_IN), kwargs=DRAFT,
          secrets=_secret_title(DRAFT_TITLE), foreign=ALICE_DRAFT_ELSEWHERE),
     Case("tendering:tender_detail", "published", "get",
-         outcomes(ok=MANAGERS, not_found=SIGNED_IN), kwargs=PUBLISHED,
+         outcomes(ok=MANAGERS, not_found=SIGNED_IN), kwargs=PUBLISHED, content=_no_bid_shown,
          foreign=MANAGERS_ELSEWHERE),
     Case("tendering:tender_edit", "draft", "get", agent_only(), kwargs=DRAFT,
          secrets=_secret_title(DRAFT_TITLE), foreign=ALICE_DRAFT_ELSEWHERE),
@@ -1047,13 +1406,17 @@ CASES: list[Case] = [
     Case("tendering:my_obtained", "", "get", outcomes(ok=BIDDERS),
          content=_obtained_content),
     # --- the audit browser ----------------------------------------------------------------------
-    Case("audit:events", "", "get", outcomes(ok=AUDITORS),
-         content=_confidential_link_only_for_platform),
+    Case("audit:events", "", "get", outcomes(ok=AUDITORS), content=_sealed_links),
     Case("audit:event", "public record", "get", outcomes(ok=AUDITORS),
-         kwargs=lambda w: {"seq": w.public_seq}, content=_confidential_link_only_for_platform),
+         kwargs=lambda w: {"seq": w.public_seq}, content=_sealed_links),
     # Who obtained the documents stays hidden from supervisors until the deadline (EB 21).
     Case("audit:event", "confidential record", "get", outcomes(ok=("pat",), not_found=("sam",)),
          kwargs=lambda w: {"seq": w.confidential_seq}, secrets=_who_obtained),
+    # Who bid stays hidden from everyone, platform administrators included, until the deadline (EB 27).
+    Case("audit:event", "bid record", "get", outcomes(not_found=AUDITORS),
+         kwargs=lambda w: {"seq": w.bid_seq}, secrets=_bid_secrets),
+    Case("audit:event", "bid record, after the deadline", "get", outcomes(ok=AUDITORS),
+         kwargs=lambda w: {"seq": w.bid_seq}, after_deadline=True),
     Case("audit:verify", "", "get", outcomes(ok=AUDITORS)),
     Case("audit:verify", "", "post", outcomes(ok=AUDITORS)),
     # --- the expert pool: platform administrators maintain, supervisors read, nobody else --------
@@ -1168,6 +1531,84 @@ CASES: list[Case] = [
     Case("experts:gateway_inbound", "reply signed with another secret", "post",
          outcomes(anonymous=Outcome.DENIED), kwargs=_drawn_world, body=_gateway_reply("not-the-gateway-secret")),
     Case("experts:gateway_inbound", "", "get", outcomes(anonymous=Outcome.METHOD, rest=Outcome.METHOD)),
+    # --- opening keys: the public key for anyone, the custody for the lot's custodians only ------------
+    Case("opening:public_key", "published", "get", outcomes(ok=EVERYONE), kwargs=LOT,
+         content=_opening_key_downloaded),
+    Case("opening:public_key", "draft", "get", outcomes(not_found=EVERYONE), kwargs=DRAFT_LOT_ID),
+    Case("opening:custody", "published", "get", outcomes(ok=CUSTODIANS, not_found=SIGNED_IN), kwargs=LOT,
+         content=_custody_without_shares, secrets=_shares, foreign=CUSTODIANS_ELSEWHERE),
+    Case("opening:custody", "after the opening time", "get", outcomes(ok=CUSTODIANS, not_found=SIGNED_IN),
+         kwargs=LOT, after_deadline=True, content=_custody_without_shares, secrets=_shares,
+         foreign=CUSTODIANS_ELSEWHERE),
+    Case("opening:custody", "draft", "get", outcomes(not_found=SIGNED_IN), kwargs=DRAFT_LOT_ID),
+    Case("opening_api:share", "before the opening time", "get",
+         outcomes(ok=CUSTODIANS, not_found=SIGNED_IN, anonymous=Outcome.DENIED), kwargs=LOT,
+         content=_share_withheld, secrets=_shares, foreign=CUSTODIANS_ELSEWHERE, bugs=OPENING_API_401),
+    Case("opening_api:share", "after the opening time", "get",
+         outcomes(ok=CUSTODIANS, not_found=SIGNED_IN, anonymous=Outcome.DENIED), kwargs=LOT,
+         after_deadline=True, content=_own_share_handed_out, secrets=_shares, foreign=CUSTODIANS_ELSEWHERE,
+         bugs=OPENING_API_401),
+    # Holding a real share is not enough: only a user of its custodian organisation may submit it.
+    Case("opening_api:share", "after the opening time", "post",
+         outcomes(ok=CUSTODIANS, not_found=SIGNED_IN, anonymous=Outcome.DENIED), kwargs=LOT,
+         after_deadline=True, body=_share_submission, effect=_share_submitted, audited=True,
+         foreign=CUSTODIANS_ELSEWHERE, bugs=OPENING_API_401),
+    # --- sealed bids: only the bidder's own organisation, and nobody sees a bid before the deadline ---
+    Case("bidding:my_bids", "", "get", outcomes(ok=BIDDERS), content=_own_lots_listed, secrets=_bid_secrets),
+    Case("bidding:lot", "published", "get", outcomes(ok=("bob",), not_found=SIGNED_IN), kwargs=LOT,
+         content=_own_bid_shown, secrets=_bid_secrets, foreign=BOB_ELSEWHERE),
+    Case("bidding:lot", "draft", "get", outcomes(not_found=SIGNED_IN), kwargs=DRAFT_LOT_ID),
+    Case("bidding:seal", "published", "get", outcomes(ok=("bob",), not_found=SIGNED_IN), kwargs=LOT,
+         content=_sealing_page, secrets=_bid_secrets, foreign=BOB_ELSEWHERE),
+    # Once the deadline has passed there is nothing to seal, for the bidder too.
+    Case("bidding:seal", "after the deadline", "get", outcomes(not_found=SIGNED_IN), kwargs=LOT,
+         after_deadline=True),
+    Case("bidding:withdraw", "published", "post", outcomes(ok=("bob",), not_found=SIGNED_IN), kwargs=LOT,
+         data=lambda w: {"confirm": "yes"}, effect=_bid_withdrawn, audited=True, secrets=_bid_secrets,
+         foreign=BOB_ELSEWHERE),
+    Case("bidding:withdraw", "published", "get", post_only(), kwargs=LOT),
+    # Before the deadline even those managing the tender are refused how many bids came in (EB 27).
+    Case("bidding:received", "before the deadline", "get",
+         outcomes(not_found=tuple(p for p in SIGNED_IN if p not in MANAGERS)), kwargs=LOT,
+         secrets=_bid_secrets),
+    Case("bidding:received", "after the deadline", "get", outcomes(ok=MANAGERS, not_found=SIGNED_IN),
+         kwargs=LOT, after_deadline=True, content=_bids_received, secrets=_bid_secrets,
+         foreign=MANAGERS_ELSEWHERE_LOT),
+    Case("bidding_api:lot", "published", "get",
+         outcomes(ok=("bob",), not_found=SIGNED_IN, anonymous=Outcome.DENIED), kwargs=LOT,
+         content=_lot_for_sealing, foreign=BOB_ELSEWHERE),
+    Case("bidding_api:upload_create", "published", "post",
+         outcomes(ok=("bob",), not_found=SIGNED_IN, anonymous=Outcome.DENIED), kwargs=LOT,
+         body=_json({"size": UPLOAD_SIZE}), effect=_upload_started, audited=True, foreign=BOB_ELSEWHERE),
+    Case("bidding_api:upload_create", "published", "get",
+         outcomes(anonymous=Outcome.METHOD, rest=Outcome.METHOD), kwargs=LOT),
+    Case("bidding_api:lot_bid", "published", "get",
+         outcomes(ok=("bob",), not_found=SIGNED_IN, anonymous=Outcome.DENIED), kwargs=LOT,
+         content=_own_bid_json, secrets=_bid_secrets, foreign=BOB_ELSEWHERE),
+    Case("bidding_api:bid_withdraw", "published", "post",
+         outcomes(ok=("bob",), not_found=SIGNED_IN, anonymous=Outcome.DENIED), kwargs=LOT,
+         effect=_bid_withdrawn, audited=True, secrets=_bid_secrets, foreign=BOB_ELSEWHERE),
+    Case("bidding_api:bid_withdraw", "published", "get",
+         outcomes(anonymous=Outcome.METHOD, rest=Outcome.METHOD), kwargs=LOT),
+    Case("bidding_api:upload", "in progress", "get",
+         outcomes(ok=("bob",), not_found=SIGNED_IN, anonymous=Outcome.DENIED), kwargs=BOB_UPLOAD,
+         content=_upload_progress, foreign={"bob": CAROL_UPLOAD}),
+    Case("bidding_api:upload", "in progress", "delete",
+         outcomes(ok=("bob",), not_found=SIGNED_IN, anonymous=Outcome.DENIED), kwargs=BOB_UPLOAD,
+         effect=_upload_abandoned, audited=True, foreign={"bob": CAROL_UPLOAD}),
+    Case("bidding_api:upload_part", "in progress, the next part", "put",
+         outcomes(ok=("bob",), not_found=SIGNED_IN, anonymous=Outcome.DENIED), kwargs=BOB_NEXT_PART,
+         body=_next_part, effect=_part_stored, foreign={"bob": CAROL_FIRST_PART}),
+    Case("bidding_api:upload_part", "in progress, the next part", "get",
+         outcomes(anonymous=Outcome.METHOD, rest=Outcome.METHOD), kwargs=BOB_NEXT_PART),
+    Case("bidding_api:receipt_json", "bob's bid", "get",
+         outcomes(ok=("bob",), not_found=SIGNED_IN, anonymous=Outcome.DENIED), kwargs=BOB_BID,
+         content=_receipt_issued, secrets=_bid_secrets, foreign={"bob": CAROL_BID}),
+    Case("bidding_api:receipt_pdf", "bob's bid", "get",
+         outcomes(ok=("bob",), not_found=SIGNED_IN, anonymous=Outcome.DENIED), kwargs=BOB_BID,
+         content=_receipt_pdf, secrets=_bid_secrets, foreign={"bob": CAROL_BID}),
+    # Anyone may verify a receipt: the platform's receipt public key needs no sign-in.
+    Case("bidding_api:receipt_key", "", "get", outcomes(ok=EVERYONE), content=_receipt_key_published),
     # --- Django's admin site: platform administrators only ---------------------------------------
     Case("admin", "index", "get", outcomes(ok=("pat",)), path=lambda w: reverse("admin:index"),
          follow=True),
@@ -1182,8 +1623,9 @@ CASES: list[Case] = [
 ]
 
 
-def _route_keys(name: str) -> list[str]:
-    return re.findall(r"<(?:\w+:)?(\w+)>", _route_of(name))
+def _route_keys(name: str) -> dict[str, str]:
+    """The route's parameters, each with its converter (``str``, Django's default, where the route names none)."""
+    return {key: converter or "str" for converter, key in re.findall(r"<(?:(\w+):)?(\w+)>", _route_of(name))}
 
 
 def _route_of(name: str) -> str:
@@ -1239,10 +1681,13 @@ def _send(case: Case, world: World, person: str, kwargs: dict[str, Any]) -> tupl
     if person != ANONYMOUS:
         client.force_login(world.people[person])
     if case.body is not None:
-        raw = case.body(world)
-        return client, client.post(
+        raw = case.body(world, person)
+        send_raw = client.put if case.method == "put" else client.post
+        return client, send_raw(
             url, raw.content, content_type=raw.content_type, headers=raw.headers, follow=case.follow
         )
+    if case.method == "delete":
+        return client, client.delete(url, follow=case.follow)
     send = client.post if case.method == "post" else client.get
     return client, send(url, data, follow=case.follow)
 
@@ -1287,7 +1732,7 @@ def _check(
     client, response = _request(case, world, person, kwargs, at)
     after = fingerprint()
     _assert_outcome(expected, response, follow=case.follow)
-    if expected is Outcome.OK and case.method == "post":
+    if expected is Outcome.OK and case.method != "get":
         if case.effect is None:
             assert after == before, "a read-only POST changed the database"
         else:
@@ -1319,12 +1764,21 @@ def test_every_case_names_every_person_once():
     assert len(ids) == len(set(ids)), "two matrix rows with the same id"
     for case in CASES:
         assert set(case.expected) == set(EVERYONE), case.id
-        assert case.method in ("get", "post"), case.id
-        assert case.body is None or (case.method == "post" and case.data is None), case.id
+        assert case.method in ("get", "post", "put", "delete"), case.id
+        assert case.body is None or (case.method in ("post", "put") and case.data is None), case.id
+        assert case.method != "put" or case.body is not None, case.id
         assert set(case.foreign) <= {p for p, o in case.expected.items() if o is Outcome.OK}, case.id
+        assert set(case.bugs) <= set(EVERYONE), case.id
 
 
-MATRIX = [pytest.param(case, person, id=f"{case.id}-{person}") for case in CASES for person in EVERYONE]
+def _param(case: Case, person: str) -> Any:
+    """One person's request of one case; a known permission bug in the view fails, strictly, until fixed."""
+    bug = case.bugs.get(person)
+    marks = [pytest.mark.xfail(strict=True, reason=bug)] if bug else []
+    return pytest.param(case, person, id=f"{case.id}-{person}", marks=marks)
+
+
+MATRIX = [_param(case, person) for case in CASES for person in EVERYONE]
 
 
 @pytest.mark.parametrize(("case", "person"), MATRIX)
@@ -1337,7 +1791,7 @@ def test_permission_matrix(case: Case, person: str, world: World):
 
 
 GUESSES = [
-    pytest.param(case, person, id=f"{case.id}-{person}")
+    _param(case, person)
     for case in CASES
     if case.has_object and Outcome.METHOD not in case.expected.values()
     for person in EVERYONE
@@ -1347,7 +1801,10 @@ GUESSES = [
 @pytest.mark.parametrize(("case", "person"), GUESSES)
 def test_guessing_a_nonexistent_id_reveals_nothing(case: Case, person: str, world: World):
     """A missing object is a 404 to whoever could see a real one, and refused as before to the rest."""
-    missing = dict.fromkeys(_route_keys(case.name), NONEXISTENT_ID)
+    missing = {
+        key: NONEXISTENT_UUID if converter == "uuid" else NONEXISTENT_ID
+        for key, converter in _route_keys(case.name).items()
+    }
     expected = case.expected[person]
     if expected is Outcome.OK:
         expected = Outcome.NOT_FOUND

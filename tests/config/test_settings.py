@@ -5,6 +5,8 @@ from __future__ import annotations
 import secrets
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_list, env_optional, env_str
@@ -23,7 +25,14 @@ PRODUCTION = {
 
 
 def test_env_bool_reads_the_usual_spellings(monkeypatch):
-    for value, expected in (("1", True), ("Yes", True), ("on", True), ("0", False), ("false", False), ("", False)):
+    for value, expected in (
+        ("1", True),
+        ("Yes", True),
+        ("on", True),
+        ("0", False),
+        ("false", False),
+        ("", False),
+    ):
         monkeypatch.setenv("SUNBID_TEST_FLAG", value)
         assert env_bool("SUNBID_TEST_FLAG", not expected) is expected
     monkeypatch.delenv("SUNBID_TEST_FLAG")
@@ -91,10 +100,53 @@ def test_a_typo_in_a_boolean_variable_refuses_to_start(run_django):
     assert "ImproperlyConfigured: DEBUG='maybe' is not a boolean" in result.stderr
 
 
-def test_production_settings_pass_the_deploy_check_without_warnings(run_django):
-    result = run_django("manage.py", "check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
+def _receipt_key_file(directory) -> str:
+    path = directory / "receipt-signing-key.pem"
+    path.write_bytes(
+        Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(path)
+
+
+def test_production_settings_pass_the_deploy_check_without_warnings(run_django, tmp_path):
+    result = run_django(
+        "manage.py",
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        RECEIPT_SIGNING_KEY=_receipt_key_file(tmp_path),
+        **PRODUCTION,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_the_deploy_check_refuses_production_without_a_receipt_signing_key(run_django):
+    result = run_django("manage.py", "check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
+    assert result.returncode != 0
+    assert "bidding.E001" in result.stderr
+    assert "RECEIPT_SIGNING_KEY" in result.stderr
+
+
+def test_the_deploy_check_refuses_a_receipt_key_that_is_not_ed25519(run_django, tmp_path):
+    wrong = tmp_path / "wrong.pem"
+    wrong.write_text("not a key")
+    result = run_django(
+        "manage.py",
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        RECEIPT_SIGNING_KEY=str(wrong),
+        **PRODUCTION,
+    )
+    assert result.returncode != 0
+    assert "bidding.E001" in result.stderr
 
 
 def test_the_deploy_check_flags_debug_left_on(run_django):
@@ -106,8 +158,14 @@ def test_the_deploy_check_flags_debug_left_on(run_django):
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("mysql://sunbid@127.0.0.1:3306/sunbid", "Unsupported database engine django.db.backends.mysql"),
-        ("oracle://sunbid@127.0.0.1:1521/sunbid", "Unsupported database engine django.db.backends.oracle"),
+        (
+            "mysql://sunbid@127.0.0.1:3306/sunbid",
+            "Unsupported database engine django.db.backends.mysql",
+        ),
+        (
+            "oracle://sunbid@127.0.0.1:1521/sunbid",
+            "Unsupported database engine django.db.backends.oracle",
+        ),
         ("ftp://127.0.0.1/sunbid", "DATABASE_URL is not a database URL"),
     ],
 )

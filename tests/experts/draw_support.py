@@ -178,6 +178,13 @@ def patch_notifications(monkeypatch: Any) -> Sent:
     return sent
 
 
+def recorded_exclusions(request: DrawRequest) -> dict[str, str]:
+    """The exclusions the draw recorded, as the supervisors' page lists them: expert code → reason."""
+    from experts.selectors import draw_exclusions
+
+    return {exclusion.code: exclusion.reason for exclusion in draw_exclusions(request=request)}
+
+
 def notified(request: DrawRequest) -> list[DrawSelection]:
     return list(
         request.selections.filter(status=SelectionStatus.NOTIFIED).select_related(

@@ -18,7 +18,6 @@ from accounts.services import organisation_create
 from experts import draw, selectors, services
 from experts.models import (
     ConflictKind,
-    DrawExclusion,
     DrawItem,
     DrawRequest,
     DrawSelection,
@@ -45,6 +44,7 @@ from .draw_support import (
     make_expert_rows,
     make_experts,
     outside_code,
+    recorded_exclusions,
     specialty,
 )
 
@@ -363,11 +363,9 @@ def test_no_drawn_expert_ever_matches_an_avoidance_rule_and_every_exclusion_has_
             for row, e in zip(rows, experts, strict=True)
             if e["specialties"] & set(requested)
         }
-        recorded = dict(
-            DrawExclusion.objects.filter(request=request).values_list("expert__code", "reason")
-        )
+        recorded = recorded_exclusions(request)
         assert recorded == {code: reasons[code] for code in candidates if reasons[code] is not None}
-        assert request.pool_snapshot == {
+        assert request.frozen.pool() == {
             code: sorted(
                 row.code for row, e in zip(rows, experts, strict=True)
                 if code in e["specialties"] and reasons[row.code] is None
@@ -445,20 +443,18 @@ def test_each_rule_excludes_with_its_own_reason(
 
     request = services.draw_run(actor=people["sam"], request=request, supervisor_number="1")
 
-    recorded = dict(
-        DrawExclusion.objects.filter(request=request).values_list("expert_id", "reason")
-    )
+    recorded = recorded_exclusions(request)
     assert recorded == {
-        employed.pk: ExclusionReason.EMPLOYER_PARTY,
-        conflicted.pk: ExclusionReason.DECLARED_CONFLICT,
-        suspended.pk: ExclusionReason.NOT_ACTIVE,
-        retired.pk: ExclusionReason.NOT_ACTIVE,
-        away.pk: ExclusionReason.UNAVAILABLE,
-        recent.pk: ExclusionReason.RECENT_SAME_TENDERER,
-        busy.pk: ExclusionReason.MONTHLY_LIMIT,
-        far.pk: ExclusionReason.LOCALITY,
+        employed.code: ExclusionReason.EMPLOYER_PARTY,
+        conflicted.code: ExclusionReason.DECLARED_CONFLICT,
+        suspended.code: ExclusionReason.NOT_ACTIVE,
+        retired.code: ExclusionReason.NOT_ACTIVE,
+        away.code: ExclusionReason.UNAVAILABLE,
+        recent.code: ExclusionReason.RECENT_SAME_TENDERER,
+        busy.code: ExclusionReason.MONTHLY_LIMIT,
+        far.code: ExclusionReason.LOCALITY,
     }
-    assert request.pool_snapshot == {"A0101": sorted(e.code for e in eligible)}
+    assert request.frozen.pool() == {"A0101": sorted(e.code for e in eligible)}
     assert set(request.selections.values_list("expert_id", flat=True)) == {e.pk for e in eligible}
 
 
@@ -475,7 +471,7 @@ def test_the_first_applicable_rule_is_the_one_recorded(closed_lot, people, orgs,
 
     pool, exclusions = selectors.eligible_pool(request)
 
-    assert exclusions == {expert.pk: ExclusionReason.EMPLOYER_PARTY}
+    assert exclusions == {expert.code: ExclusionReason.EMPLOYER_PARTY}
     assert pool == {"A0101": []}
 
 
@@ -487,7 +483,7 @@ def test_remote_draws_take_only_experts_from_other_regions(closed_lot, people, b
     pool, exclusions = selectors.eligible_pool(request)
 
     assert pool == {"A0101": sorted(e.code for e in remote)}
-    assert exclusions == {e.pk: ExclusionReason.LOCALITY for e in local}
+    assert exclusions == {e.code: ExclusionReason.LOCALITY for e in local}
 
 
 def test_experts_of_other_specialties_are_neither_candidates_nor_excluded(
@@ -565,7 +561,7 @@ def test_the_windows_include_their_first_moment_and_exclude_the_next(
     pool, exclusions = selectors.eligible_pool(request)
 
     assert exclusions == {
-        ninety_days.pk: ExclusionReason.RECENT_SAME_TENDERER,
-        month_edges.pk: ExclusionReason.MONTHLY_LIMIT,
+        ninety_days.code: ExclusionReason.RECENT_SAME_TENDERER,
+        month_edges.code: ExclusionReason.MONTHLY_LIMIT,
     }
     assert pool == {"A0101": sorted([ninety_days_and_a_minute.code, outside_month.code])}

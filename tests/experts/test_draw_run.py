@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 
 import pytest
@@ -12,7 +13,6 @@ from audit.models import AuditEvent
 from core.errors import DomainError, NotPermitted
 from experts import draw, services
 from experts.models import (
-    DrawExclusion,
     DrawSelection,
     DrawStatus,
     ExclusionReason,
@@ -28,6 +28,7 @@ from .draw_support import (
     award,
     make_experts,
     notified,
+    recorded_exclusions,
 )
 
 
@@ -40,7 +41,7 @@ def clock(time_machine):
 def replay(request) -> list[tuple[str, str]]:
     """The initial picks recomputed from the stored seed and frozen pool, as the verifier would."""
     items = request.items.select_related("specialty")
-    drawing = draw.Drawing(seed=bytes.fromhex(request.seed), pool=request.pool_snapshot)
+    drawing = draw.Drawing(seed=bytes.fromhex(request.seed), pool=request.frozen.pool())
     drawing.replay(draw.initial_order((i.specialty.code, i.members + i.reserves) for i in items))
     return drawing.picks
 
@@ -97,10 +98,13 @@ def test_the_draw_is_a_function_of_the_seed_and_the_frozen_pool(
     )
 
     codes = set(Expert.objects.values_list("code", flat=True))
-    assert request.pool_hash == draw.pool_hash(request.pool_snapshot)
-    assert set(request.pool_snapshot["A0101"]) == codes - {e.code for e in decoration_only}
-    assert set(request.pool_snapshot["A0102"]) == {e.code for e in both + decoration_only}
-    assert request.pool_snapshot["A0101"] == sorted(request.pool_snapshot["A0101"])
+    pool = request.frozen.pool()
+    # What is stored is what was hashed, byte for byte, and it is the canonical encoding.
+    assert request.pool_hash == hashlib.sha256(request.frozen.canonical.encode()).hexdigest()
+    assert request.frozen.canonical.encode() == draw.canonical_pool(pool)
+    assert set(pool["A0101"]) == codes - {e.code for e in decoration_only}
+    assert set(pool["A0102"]) == {e.code for e in both + decoration_only}
+    assert pool["A0101"] == sorted(pool["A0101"])
     assert (
         request.seed
         == draw.derive_seed(
@@ -168,7 +172,9 @@ def test_audit_payloads_name_no_expert_and_hold_no_secret_until_the_reveal(
     payloads = "\n".join(AuditEvent.objects.values_list("payload", flat=True))
     assert "experts.selection.replaced" in set(AuditEvent.objects.values_list("action", flat=True))
     assert [value for value in secrets_and_names if value in payloads] == []
-    assert len(excluded) == DrawExclusion.objects.filter(request=request).count()
+    assert recorded_exclusions(request) == {
+        e.code: ExclusionReason.EMPLOYER_PARTY for e in excluded
+    }
 
     award(people, orgs, request.lot)
     services.draw_reveal(actor=people["sam"], request=request)
@@ -221,7 +227,7 @@ def test_without_reserves_the_stream_continues_exactly_as_replayed(
 
     request.refresh_from_db()
     assert request.picks_made == 7
-    drawing = draw.Drawing(seed=bytes.fromhex(request.seed), pool=request.pool_snapshot)
+    drawing = draw.Drawing(seed=bytes.fromhex(request.seed), pool=request.frozen.pool())
     expected = drawing.replay(["A0101"] * 7)
     assert [code for _s, code in stored(request)] == expected
     assert [s.position for s in notified(request)] == [1, 2, 4, 5, 7]
@@ -338,10 +344,7 @@ def test_a_pool_too_small_for_the_members_exhausts_the_draw_and_tells_nobody_but
     assert len(sent.alerts) == 1
     assert sent.alerts[0][0] == request.pk
     assert "建筑装饰装修工程" in sent.alerts[0][1]
-    assert (
-        DrawExclusion.objects.filter(request=request, reason=ExclusionReason.NOT_ACTIVE).count()
-        == 3
-    )
+    assert list(recorded_exclusions(request).values()) == [ExclusionReason.NOT_ACTIVE] * 3
     assert AuditEvent.objects.filter(action="experts.draw.exhausted").count() == 1
 
 

@@ -397,6 +397,7 @@ def test_a_lot_goes_from_bidding_closed_through_the_opening_and_evaluation_to_aw
     lot_events = AuditEvent.objects.filter(lot_id=lot.pk).order_by("seq")
     assert [e.action for e in lot_events] == [
         "tendering.lot.created",
+        "opening.key.created",
         "tendering.lot.published",
         "tendering.lot.bidding_closed",
         "tendering.lot.opening_started",

@@ -16,7 +16,7 @@ from core.errors import NotFound, NotPermitted
 from tendering import selectors, services
 from tendering.models import Category, Tender
 from tendering.selectors import PortalFilter, PublicStage
-from tests.conftest import lot_input, tender_input
+from tests.conftest import issue_keys, lot_input, tender_input
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 T0 = dt.datetime(2026, 3, 2, 9, 30, tzinfo=SHANGHAI)
@@ -235,6 +235,7 @@ def estate(build, people):
         code=make_code("91330100MA0000009"),
         kind=OrganisationKind.TENDERER,
     )
+    issue_keys(tenderer2)  # it keeps a share of agnes's opening keys
     return {
         "alice_draft": build(publish=False),
         "alice_published": build(),

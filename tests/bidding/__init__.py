@@ -1,0 +1,1 @@
+"""Tests of the bidding app and of the sealed bid format."""
