@@ -39,12 +39,13 @@ from typing import TYPE_CHECKING, Any
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import OrganisationKey, OrganisationKeyStatus, OrganisationKind, Role, User
 from accounts.selectors import organisation_key_by_fingerprint
+from accounts.services import notify_users
 from audit.models import Sensitivity
 from audit.services import record
 from bidding import receipts, storage
@@ -402,18 +403,7 @@ def upload_part_put(
                 status=409,
                 index=index,
             )
-        upload.refresh_from_db()
-        if upload.status == UploadStatus.OPEN and upload.received_at is not None:
-            # Every part is in but the completion did not finish (a lost connection, a restart): finish it now.
-            if not upload.header_checked:
-                _check_header_progress(upload, actor=actor)
-            return PartOutcome(upload=upload, stored=False, bid=_complete(upload, actor=actor))
-        bid = (
-            Bid.objects.filter(upload=upload).first()
-            if upload.status == UploadStatus.COMPLETE
-            else None
-        )
-        return PartOutcome(upload=upload, stored=False, bid=bid)
+        return _resent(upload, actor=actor)
 
     if upload.status != UploadStatus.OPEN:
         raise _not_open(upload)
@@ -465,47 +455,64 @@ def upload_part_put(
         spooled.discard()
 
     late = False
+    duplicate = False
     try:
         with transaction.atomic():
             lot = _locked_lot(lot.pk)
             upload = _locked_upload(upload.pk)
             # The clock is read once the locks are held: this is when the part counts as stored.
             now = timezone.now()
-            if upload.status != UploadStatus.OPEN:
-                raise _not_open(upload)
-            if upload.parts.count() != index:
+            stored_copy = UploadPart.objects.filter(upload=upload, index=index).first()
+            if stored_copy is not None and stored_copy.sha256 == sha256:
+                # A retry raced its first copy (a client timeout) and lost: the part is in,
+                # identical. This copy is dropped and the request answered as a re-send.
+                duplicate = True
+            elif stored_copy is not None:
                 raise DomainError(
                     "upload.part_conflict",
                     _("第%(index)s片已接收，且内容与本次不同。"),
                     status=409,
                     index=index,
                 )
-            try:
-                _require_accepting(lot, now)
-            except DomainError as exc:
-                if exc.code != "bid.deadline_passed":
+            elif upload.status != UploadStatus.OPEN:
+                raise _not_open(upload)
+            elif upload.parts.count() != index:
+                raise DomainError(
+                    "upload.part_out_of_order",
+                    _("分片须按顺序上传：下一片应为第%(expected)s片。"),
+                    status=409,
+                    expected=upload.parts.count(),
+                )
+            else:
+                try:
+                    _require_accepting(lot, now)
+                except DomainError as exc:
+                    if exc.code != "bid.deadline_passed":
+                        raise
+                    late = True
                     raise
-                late = True
-                raise
-            UploadPart.objects.create(
-                upload=upload,
-                index=index,
-                size=expected,
-                sha256=sha256,
-                storage_name=name,
-                stored_at=now,
-            )
-            upload.received += expected
-            fields = ["received"]
-            if index == upload.part_count - 1:
-                upload.received_at = now
-                fields.append("received_at")
-            upload.save(update_fields=fields)
+                UploadPart.objects.create(
+                    upload=upload,
+                    index=index,
+                    size=expected,
+                    sha256=sha256,
+                    storage_name=name,
+                    stored_at=now,
+                )
+                upload.received += expected
+                fields = ["received"]
+                if index == upload.part_count - 1:
+                    upload.received_at = now
+                    fields.append("received_at")
+                upload.save(update_fields=fields)
     except BaseException:
         storage.delete_objects([name])
         if late:
             raise _discard_late(upload, actor=actor) from None
         raise
+    if duplicate:
+        storage.delete_objects([name])
+        return _resent(upload, actor=actor)
 
     if not upload.header_checked:
         _check_header_progress(upload, actor=actor)
@@ -514,7 +521,27 @@ def upload_part_put(
     return PartOutcome(upload=upload, stored=True)
 
 
-def _check_header_progress(upload: Upload, *, actor: User) -> None:
+def _resent(upload: Upload, *, actor: User) -> PartOutcome:
+    """A part already stored came again with the same hash: change nothing, answer as for the first copy."""
+    upload.refresh_from_db()
+    if upload.status == UploadStatus.OPEN and upload.received_at is not None:
+        # Every part is in but the completion did not finish (a lost connection, a restart): finish it now.
+        return PartOutcome(upload=upload, stored=False, bid=_finish_received(upload, actor=actor))
+    if upload.status in (UploadStatus.FAILED, UploadStatus.DISCARDED):
+        # Not a no-op to report as success: the upload ended (refused, withdrawn, late).
+        raise _not_open(upload)
+    bid = Bid.objects.filter(upload=upload).first() if upload.status == UploadStatus.COMPLETE else None
+    return PartOutcome(upload=upload, stored=False, bid=bid)
+
+
+def _finish_received(upload: Upload, *, actor: User | None) -> Bid:
+    """Check and complete an upload whose last part is stored (header first if not yet checked)."""
+    if not upload.header_checked:
+        _check_header_progress(upload, actor=actor)
+    return _complete(upload, actor=actor)
+
+
+def _check_header_progress(upload: Upload, *, actor: User | None) -> None:
     """Check the header as soon as the parts stored so far contain it; fail the upload if it is wrong."""
     with storage.open_sealed_stream(upload) as stream:
         try:
@@ -548,7 +575,7 @@ def _receipt_no(bid: Bid, lot: Lot) -> str:
     return f"{lot.tender.code}-{lot.number:02d}-{bid.pk.hex[:12].upper()}"
 
 
-def _complete(upload: Upload, *, actor: User) -> Bid:
+def _complete(upload: Upload, *, actor: User | None) -> Bid:
     """Check the whole sealed file and turn the upload into the current bid, with its receipt.
 
     Runs after the last part is stored (``received_at`` set) and the header
@@ -582,8 +609,13 @@ def _complete(upload: Upload, *, actor: User) -> Bid:
             .filter(lot=lot, organisation_id=upload.organisation_id, status=BidStatus.CURRENT)
             .first()
         )
+        withdrawn = _latest_withdrawal(lot, upload.organisation_id)
         if upload.received_at >= lot.bid_deadline:
             refusal = _deadline_passed(lot)
+        elif withdrawn is not None and upload.received_at < withdrawn:
+            # bid_withdraw discards the open uploads; this is the second line: an upload
+            # received before the bidder said "I have no bid" never becomes the bid (EB 27).
+            refusal = _withdrawn_refusal()
         elif lot.tender.status != TenderStatus.PUBLISHED or lot.status not in _LATE_CHECK_STATES:
             refusal = DomainError(
                 "bid.lot_not_accepting", _("本标段当前不接收投标文件。"), status=409
@@ -617,6 +649,25 @@ def _complete(upload: Upload, *, actor: User) -> Bid:
     return bid
 
 
+def _latest_withdrawal(lot: Lot, organisation_id: int) -> dt.datetime | None:
+    return (
+        Bid.objects.filter(
+            lot=lot, organisation_id=organisation_id, status=BidStatus.WITHDRAWN
+        )
+        .order_by("-withdrawn_at")
+        .values_list("withdrawn_at", flat=True)
+        .first()
+    )
+
+
+def _withdrawn_refusal() -> DomainError:
+    return DomainError(
+        "bid.withdrawn",
+        _("贵单位已撤回本标段的投标，撤回前开始的上传作废；如需投标，请重新递交。"),
+        status=409,
+    )
+
+
 def _bid_create(
     *,
     upload: Upload,
@@ -625,7 +676,7 @@ def _bid_create(
     opening: str,
     inspection: sealing.Inspection,
     previous: Bid | None,
-    actor: User,
+    actor: User | None,
 ) -> Bid:
     """Create the current bid from a checked upload, replacing ``previous``. Caller holds the lot lock."""
     now = timezone.now()
@@ -639,7 +690,8 @@ def _bid_create(
         lot=lot,
         organisation=upload.organisation,
         upload=upload,
-        submitted_by=actor,
+        # Finished by the deadline sweep (no actor): the bidder who sent it submitted it.
+        submitted_by=actor or upload.created_by,
         size=upload.size,
         sha256=inspection.sha256,
         header_sha256=inspection.header.digest.hex(),
@@ -718,29 +770,94 @@ def upload_abandon(*, actor: User, upload: Upload) -> Upload:
 
 
 def uploads_discard_unfinished(*, lot: Lot) -> int:
-    """Discard the lot's uploads not completely received by its deadline (EB 27: they count as withdrawn).
+    """Settle every open upload of the lot at its deadline, so that the set of bids is final (EB 27).
 
     Called by ``tendering.services.lots_advance_due`` in the transaction that
-    closes bidding, with the lot's row locked. An upload whose last part was
-    stored before the deadline is left alone: it is being checked and
-    becomes a bid. A replacement that did not complete leaves the bidder's
-    previous complete bid standing. Returns how many were discarded.
+    closes bidding, with the lot's row locked; the lot cannot reach the
+    opening before that transaction commits, so no upload is left open when
+    it does. An upload not completely received by the deadline is discarded
+    (it counts as withdrawn; a replacement that did not complete leaves the
+    bidder's previous complete bid standing). An upload whose last part was
+    stored before the deadline but whose whole-file check never finished (a
+    crash, a lost connection, a check still running) is finished here, on the
+    server, whatever the client does: a valid one becomes the bid with its
+    receipt, an invalid one fails with its code; either way the bidder is
+    told in-app. Holding the lot lock through a check of up to
+    ``BID_MAX_SIZE`` is deliberate: nothing else may change the lot's bids
+    meanwhile. Returns how many were discarded.
     """
     uploads = list(
         Upload.objects.select_for_update(of=("self",))
-        .select_related("lot", "lot__tender")
+        .select_related("lot", "lot__tender", "organisation", "created_by")
         .filter(lot=lot, status=UploadStatus.OPEN)
-        .filter(Q(received_at__isnull=True) | Q(received_at__gte=lot.bid_deadline))
+        .order_by("received_at", "created_at")
     )
+    discarded = 0
     for upload in uploads:
-        _close_upload(
-            upload,
-            status=UploadStatus.DISCARDED,
-            error=_deadline_passed(lot),
-            actor=None,
-            action="bidding.upload.discarded",
+        if upload.received_at is None or upload.received_at >= lot.bid_deadline:
+            _close_upload(
+                upload,
+                status=UploadStatus.DISCARDED,
+                error=_deadline_passed(lot),
+                actor=None,
+                action="bidding.upload.discarded",
+            )
+            discarded += 1
+            continue
+        _settle_received(upload, lot)
+    return discarded
+
+
+def _settle_received(upload: Upload, lot: Lot) -> None:
+    """Finish an upload received in time, at the deadline; tell its sender what became of it."""
+    try:
+        # The check's own steps are savepoints (_fail, _complete): a refusal is recorded and
+        # rolls back nothing of the sweep.
+        bid = _finish_received(upload, actor=None)
+    except (DomainError, SealingError) as exc:
+        error = _sealing_refusal(exc) if isinstance(exc, SealingError) else exc
+        upload.refresh_from_db()
+        if upload.status == UploadStatus.OPEN:
+            # Whatever refused it, the set of bids must be final before the opening.
+            _close_upload(
+                upload,
+                status=UploadStatus.FAILED,
+                error=error,
+                actor=None,
+                action="bidding.upload.failed",
+            )
+        notify_users(
+            [upload.created_by],
+            title=str(_("第%(lot)s标段的投标文件未通过校验") % {"lot": lot.number}),
+            body=str(
+                _(
+                    "贵单位在截止前接收完成的投标文件（接收时间 %(time)s）在截止时由平台完成校验，"
+                    "未通过：%(message)s（%(code)s）。该文件不是有效投标。"
+                )
+                % {
+                    "time": timezone.localtime(upload.received_at).strftime("%Y-%m-%d %H:%M:%S"),
+                    "message": error.message,
+                    "code": error.code,
+                }
+            ),
+            url=reverse("bidding:lot", args=[lot.pk]),
         )
-    return len(uploads)
+        return
+    notify_users(
+        [upload.created_by],
+        title=str(_("第%(lot)s标段的投标文件已生效") % {"lot": lot.number}),
+        body=str(
+            _(
+                "贵单位在截止前接收完成的投标文件（接收时间 %(time)s）在截止时由平台完成校验，"
+                "已作为有效投标，回执编号 %(receipt)s。"
+            )
+            % {
+                "time": timezone.localtime(bid.received_at).strftime("%Y-%m-%d %H:%M:%S"),
+                "receipt": bid.receipt_no,
+            }
+        ),
+        url=reverse("bidding:lot", args=[lot.pk]),
+    )
 
 
 # --- bids --------------------------------------------------------------------------------------------
@@ -758,34 +875,57 @@ def bid_withdraw(*, actor: User, lot: Lot) -> Bid:
         lot = _locked_lot(lot.pk)
         now = timezone.now()
         _require_accepting(lot, now)
+        # Withdrawing means "we have no bid": an upload still going on, or received and
+        # still being checked, would otherwise become the bid after the bidder was told
+        # it had withdrawn (EB 27). _complete refuses one that slips past (received earlier).
+        in_progress = list(
+            Upload.objects.select_for_update(of=("self",))
+            .select_related("lot", "lot__tender")
+            .filter(lot=lot, organisation_id=actor.organisation_id, status=UploadStatus.OPEN)
+        )
+        for upload in in_progress:
+            _close_upload(
+                upload,
+                status=UploadStatus.DISCARDED,
+                error=_withdrawn_refusal(),
+                actor=actor,
+                action="bidding.upload.discarded",
+            )
         bid = (
             Bid.objects.select_for_update(of=("self",))
             .select_related("upload")
             .filter(lot=lot, organisation_id=actor.organisation_id, status=BidStatus.CURRENT)
             .first()
         )
-        if bid is None:
-            raise NotFound("bid.not_found", _("贵单位在本标段没有有效的投标文件。"))
-        bid.status = BidStatus.WITHDRAWN
-        bid.withdrawn_at = now
-        bid.withdrawn_by = actor
-        bid.ciphertext_deleted_at = now
-        bid.save(update_fields=["status", "withdrawn_at", "withdrawn_by", "ciphertext_deleted_at"])
-        _delete_parts_on_commit(bid.upload)
-        record(
-            "bidding.bid.withdrawn",
-            actor=actor,
-            obj=bid,
-            data={
-                "bid": bid.pk,
-                "receipt_no": bid.receipt_no,
-                "organisation": actor.organisation.name,
-                "credit_code": actor.organisation.credit_code,
-                "withdrawn_at": now,
-            },
-            sensitivity=SEALED,
-        )
+        if bid is not None:
+            _withdraw_current(bid, actor=actor, now=now)
+    if bid is None:
+        # Raised after the commit: the uploads discarded above stay discarded.
+        raise NotFound("bid.not_found", _("贵单位在本标段没有有效的投标文件。"))
     return bid
+
+
+def _withdraw_current(bid: Bid, *, actor: User, now: dt.datetime) -> None:
+    """End the current bid (caller holds the lot lock): never opened, its ciphertext deleted after commit."""
+    bid.status = BidStatus.WITHDRAWN
+    bid.withdrawn_at = now
+    bid.withdrawn_by = actor
+    bid.ciphertext_deleted_at = now
+    bid.save(update_fields=["status", "withdrawn_at", "withdrawn_by", "ciphertext_deleted_at"])
+    _delete_parts_on_commit(bid.upload)
+    record(
+        "bidding.bid.withdrawn",
+        actor=actor,
+        obj=bid,
+        data={
+            "bid": bid.pk,
+            "receipt_no": bid.receipt_no,
+            "organisation": actor.organisation.name,
+            "credit_code": actor.organisation.credit_code,
+            "withdrawn_at": now,
+        },
+        sensitivity=SEALED,
+    )
 
 
 # --- decryption ------------------------------------------------------------------------------------

@@ -27,10 +27,11 @@ if settings.SERVE_STATIC:
 
     http_app = ASGIStaticFilesHandler(django_asgi_app)
 
-from bidding.asgi import UploadPartLimit  # noqa: E402
+from bidding.asgi import RequestBodyLimit  # noqa: E402
 
-# Oversized bid upload parts are refused before Django spools their body (bidding/asgi.py).
-http_app = UploadPartLimit(http_app)
+# Oversized request bodies (bid parts and everything else) are refused before Django
+# spools them to a temporary file (bidding/asgi.py).
+http_app = RequestBodyLimit(http_app)
 
 application = ProtocolTypeRouter(
     {

@@ -29,7 +29,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accounts.keys import fingerprint_groups
 from accounts.models import User
 from accounts.views_keys import KEY_PAGE_TEXTS
-from core.errors import DomainError
+from core.errors import DomainError, NotPermitted
 from opening import crypto, selectors, services
 from opening.selectors import Custody
 
@@ -100,7 +100,8 @@ def custody(request: HttpRequest, lot_id: int) -> HttpResponse:
 
 def _require_api_user(request: HttpRequest) -> User:
     if not request.user.is_authenticated:
-        raise DomainError("auth.required", _("请先登录或提供 API 令牌。"), status=401)
+        # 403, as in the other JSON APIs: a JSON client is never sent to the sign-in page.
+        raise NotPermitted("auth.required", _("请先登录，或在请求中提供 API 令牌。"))
     return _user(request)
 
 

@@ -1176,12 +1176,6 @@ DRAFT_LOT_ID = _lot_id(lambda w: w.lot(w.draft))
 AGNES_LOT = _lot_id(lambda w: w.lot(w.agnes_published))
 # The lot of agnes's published tender: custody of another agency and tenderer, documents bob never obtained.
 CUSTODIANS_ELSEWHERE = {"alice": AGNES_LOT, "terry": AGNES_LOT}
-# Found by this matrix; the view is to be fixed, the row stays as the rules say.
-OPENING_API_401 = {
-    ANONYMOUS: "opening/views.py _require_api_user answers a visitor who is not signed in 401 auth.required"
-    " (and without the WWW-Authenticate header a 401 must carry); the other JSON APIs (accounts_api,"
-    " bidding_api) answer 403 auth.required (NotPermitted): expected 403",
-}
 BOB_ELSEWHERE = {"bob": AGNES_LOT}
 DRAW_LOT = _lot_id(lambda w: w.closed_lot)
 AGNES_DRAW_LOT = AGNES_LOT
@@ -1543,16 +1537,15 @@ CASES: list[Case] = [
     Case("opening:custody", "draft", "get", outcomes(not_found=SIGNED_IN), kwargs=DRAFT_LOT_ID),
     Case("opening_api:share", "before the opening time", "get",
          outcomes(ok=CUSTODIANS, not_found=SIGNED_IN, anonymous=Outcome.DENIED), kwargs=LOT,
-         content=_share_withheld, secrets=_shares, foreign=CUSTODIANS_ELSEWHERE, bugs=OPENING_API_401),
+         content=_share_withheld, secrets=_shares, foreign=CUSTODIANS_ELSEWHERE),
     Case("opening_api:share", "after the opening time", "get",
          outcomes(ok=CUSTODIANS, not_found=SIGNED_IN, anonymous=Outcome.DENIED), kwargs=LOT,
-         after_deadline=True, content=_own_share_handed_out, secrets=_shares, foreign=CUSTODIANS_ELSEWHERE,
-         bugs=OPENING_API_401),
+         after_deadline=True, content=_own_share_handed_out, secrets=_shares, foreign=CUSTODIANS_ELSEWHERE),
     # Holding a real share is not enough: only a user of its custodian organisation may submit it.
     Case("opening_api:share", "after the opening time", "post",
          outcomes(ok=CUSTODIANS, not_found=SIGNED_IN, anonymous=Outcome.DENIED), kwargs=LOT,
          after_deadline=True, body=_share_submission, effect=_share_submitted, audited=True,
-         foreign=CUSTODIANS_ELSEWHERE, bugs=OPENING_API_401),
+         foreign=CUSTODIANS_ELSEWHERE),
     # --- sealed bids: only the bidder's own organisation, and nobody sees a bid before the deadline ---
     Case("bidding:my_bids", "", "get", outcomes(ok=BIDDERS), content=_own_lots_listed, secrets=_bid_secrets),
     Case("bidding:lot", "published", "get", outcomes(ok=("bob",), not_found=SIGNED_IN), kwargs=LOT,

@@ -162,7 +162,7 @@ def test_the_api_refuses_with_stable_codes(lot, people, time_machine):
         and stranger.json()["error"]["code"] == "opening.custody_not_found"
     )
     anonymous = Client().get(share_url(lot))
-    assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "auth.required"
+    assert anonymous.status_code == 403 and anonymous.json()["error"]["code"] == "auth.required"
     assert not Custodian.objects.filter(submitted_at__isnull=False).exists()
 
 
