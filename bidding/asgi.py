@@ -70,9 +70,9 @@ async def _send_413(send: Send, body: bytes, content_type: bytes) -> None:
 
 
 def _json_error(code: str, message: str) -> bytes:
-    return json.dumps(
-        {"error": {"code": code, "message": message}}, ensure_ascii=False
-    ).encode("utf-8")
+    return json.dumps({"error": {"code": code, "message": message}}, ensure_ascii=False).encode(
+        "utf-8"
+    )
 
 
 async def _refuse_part(send: Send, limit: int) -> None:
@@ -88,7 +88,7 @@ async def _refuse_request(send: Send, path: str, limit: int) -> None:
     page = (
         '<!doctype html><html lang="zh-CN"><meta charset="utf-8">'
         f"<title>413</title><p>{html.escape(message)}</p></html>"
-    ).encode("utf-8")
+    ).encode()
     await _send_413(send, page, b"text/html; charset=utf-8")
 
 

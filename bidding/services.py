@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -70,6 +71,8 @@ if TYPE_CHECKING:
 
     from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
+logger = logging.getLogger(__name__)
 
 SEALED = Sensitivity.BIDS_UNTIL_DEADLINE
 # The smallest file that could be a sealed bid: magic, header length, a
@@ -530,7 +533,11 @@ def _resent(upload: Upload, *, actor: User) -> PartOutcome:
     if upload.status in (UploadStatus.FAILED, UploadStatus.DISCARDED):
         # Not a no-op to report as success: the upload ended (refused, withdrawn, late).
         raise _not_open(upload)
-    bid = Bid.objects.filter(upload=upload).first() if upload.status == UploadStatus.COMPLETE else None
+    bid = (
+        Bid.objects.filter(upload=upload).first()
+        if upload.status == UploadStatus.COMPLETE
+        else None
+    )
     return PartOutcome(upload=upload, stored=False, bid=bid)
 
 
@@ -651,9 +658,7 @@ def _complete(upload: Upload, *, actor: User | None) -> Bid:
 
 def _latest_withdrawal(lot: Lot, organisation_id: int) -> dt.datetime | None:
     return (
-        Bid.objects.filter(
-            lot=lot, organisation_id=organisation_id, status=BidStatus.WITHDRAWN
-        )
+        Bid.objects.filter(lot=lot, organisation_id=organisation_id, status=BidStatus.WITHDRAWN)
         .order_by("-withdrawn_at")
         .values_list("withdrawn_at", flat=True)
         .first()
@@ -814,8 +819,19 @@ def _settle_received(upload: Upload, lot: Lot) -> None:
         # The check's own steps are savepoints (_fail, _complete): a refusal is recorded and
         # rolls back nothing of the sweep.
         bid = _finish_received(upload, actor=None)
-    except (DomainError, SealingError) as exc:
-        error = _sealing_refusal(exc) if isinstance(exc, SealingError) else exc
+    except (DomainError, SealingError, OSError) as exc:
+        if isinstance(exc, OSError):
+            # A part the platform stored can no longer be read (lost disk, deleted object). Letting
+            # the error escape would roll back the closing of bidding at every sweep, so the lot
+            # would never reach its opening; the failure is recorded as the platform's, loudly.
+            logger.exception("upload %s: stored parts unreadable at the deadline", upload.pk)
+            error = DomainError(
+                "upload.storage_unreadable",
+                _("平台无法读取已接收的投标文件分片（平台存储故障），请联系交易平台并保留回执等凭证。"),
+                status=500,
+            )
+        else:
+            error = _sealing_refusal(exc) if isinstance(exc, SealingError) else exc
         upload.refresh_from_db()
         if upload.status == UploadStatus.OPEN:
             # Whatever refused it, the set of bids must be final before the opening.
@@ -1002,24 +1018,35 @@ def _summary(raw: dict[str, Any]) -> Summary:
     return Summary(price=price, duration_days=duration, quality=quality, fields=fields)
 
 
-def _verify_whole(bid: Bid, file_key: bytes) -> tuple[sealing.Opened, Summary]:
+def _verify_whole(
+    bid: Bid, file_key: bytes, *, file_sha256: bool = False
+) -> tuple[sealing.Opened, Summary]:
     """One streaming pass over the stored ciphertext: everything checked, nothing written.
 
-    Raises ``SealingError`` or ``DomainError``.
+    With ``file_sha256`` the whole file is hashed too and compared with the
+    receipt's SHA-256 (a second SHA-256 over every byte). Raises
+    ``SealingError`` or ``DomainError``.
     """
     key = organisation_key_by_fingerprint(bid.signing_fingerprint)
     if key is None:
         raise DomainError("bid.bidder_key_unknown", _("找不到该投标文件的签名公钥。"))
     with storage.open_sealed_stream(bid) as stream:
         opened = sealing.open_sealed(
-            stream, bid.size, file_key=file_key, signer_public_key=_signer_public(key), sink=None
+            stream,
+            bid.size,
+            file_key=file_key,
+            signer_public_key=_signer_public(key),
+            sink=None,
+            file_sha256=file_sha256,
         )
-    # The header digest and the payload hash fix every byte the signature covers: the
-    # ciphertext opened is the one the receipt was issued for (a second whole-file hash
-    # pass would cost a fifth of the throughput).
+    # The header digest and the payload hash fix every byte the signature covers, and the
+    # reader accepts only low-s signatures, so no one but the bidder could have made another
+    # valid file with them: at decryption that is enough (a second whole-file hash pass
+    # would cost a fifth of the throughput; docs/bidding.md). bid_verify also hashes whole.
     if (
         opened.header.digest.hex() != bid.header_sha256
         or opened.payload_sha256 != bid.payload_sha256
+        or (file_sha256 and opened.sha256 != bid.sha256)
     ):
         raise DomainError(
             "bid.ciphertext_changed",
@@ -1125,7 +1152,9 @@ def bid_verify(*, bid: Bid) -> None:
 
     The same streaming pass as ``bid_decrypt`` (header MAC, every chunk, the
     manifest, the bidder's signature, the hashes recorded at upload), with
-    nothing written and nothing recorded. A range read (``open_bid_file``)
+    nothing written and nothing recorded, plus the whole file's SHA-256 against
+    the receipt's (``bid.ciphertext_changed``): this check is not on the
+    opening's critical path, so it pays for the second hash. A range read (``open_bid_file``)
     verifies the chunks it reads but not the signature; this is the check
     that needs no trust in the database either: the bidder's signature over
     the payload hash cannot be made by anyone but the bidder. Also the
@@ -1138,7 +1167,7 @@ def bid_verify(*, bid: Bid) -> None:
             "bid.not_decrypted", _("该投标文件尚未解密，不能读取其内容。"), status=409
         )
     try:
-        opened, summary = _verify_whole(bid, bytes(bid.file_key))
+        opened, summary = _verify_whole(bid, bytes(bid.file_key), file_sha256=True)
     except SealingError as exc:
         raise _sealing_refusal(exc) from None
     recorded = [

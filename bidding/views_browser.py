@@ -52,6 +52,11 @@ SEAL_PAGE_TEXTS: dict[str, Any] = {
     "seal.files_changed": _(
         "所选文件与开始递交时的文件不一致（文件名、大小或修改时间不同），无法继续。请选择原来的文件，或放弃此次递交后重新递交。"
     ),
+    "seal.summary_changed": _(
+        "填写的投标报价、工期、质量承诺或其他投标内容与开始递交时加密的不一致，无法继续此次递交。"
+        "请按原样填写后重试；如需修改，请放弃此次递交，重新加密递交。"
+    ),
+    "seal.state_invalid": _("本浏览器保存的续传信息已损坏，无法继续此次递交。请放弃后重新递交。"),
     "seal.file_unreadable": _("无法读取所选文件，文件可能已被移动或修改。请重新选择文件。"),
     "seal.size_mismatch": _("加密后的文件大小与预计不符，已停止上传。"),
     "seal.too_large": _("投标文件过大：加密后不得超过 %(max)s。"),
@@ -95,6 +100,7 @@ SEAL_PAGE_TEXTS: dict[str, Any] = {
     "confirm_abandon": _("确认放弃此次未完成的递交？已上传的部分将被删除。"),
     "resume_intro": _(
         "您于 %(created)s 开始的递交尚未完成（平台已接收 %(received)s / %(total)s）。"
+        "为保密，本浏览器未保存投标报价等内容：请在下方按原样重新填写投标内容，并重新选择原来的文件后继续。"
     ),
     # Between file names in a list.
     "list_separator": _("、"),

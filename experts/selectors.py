@@ -85,14 +85,15 @@ def _table(model: type[models.Model]) -> str:
 def _caught_by_other_tables(
     request: DrawRequest, tender: Tender, parties: list[str], now: dt.datetime
 ) -> dict[str, set[int]]:
-    """The experts caught by each rule that needs another table, as sets of ids: one query for all four.
+    """The ids of the experts caught by each rule that needs another table: one query for all four.
 
     Each part is driven by an index (credit code, date, the requests of the
     tenderer or of the month) and returns only the experts its rule catches,
     a few hundred of a pool of 100,000, never one row per candidate. Plain
     SQL, one round trip: built through the ORM, the four queries cost the
-    draw more to compile than to run. (As subqueries of the candidate query
-    they would be tested once per candidate: slower on both databases.)
+    draw more to compile than to run. (As subqueries or a join of the
+    candidate query they are tested once per candidate, and fetching codes
+    instead of ids means another join: both slower on both databases.)
     """
     config = settings.EXPERT_DRAW
     ops = connection.ops
@@ -110,11 +111,11 @@ def _caught_by_other_tables(
         f"SELECT '{ExclusionReason.UNAVAILABLE.value}', u.expert_id "
         f"FROM {_table(ExpertUnavailability)} u "
         f"WHERE u.{quote('start')} <= %s AND u.{quote('end')} >= %s",
-        f"SELECT '{ExclusionReason.MONTHLY_LIMIT.value}', s.expert_id "
-        f"FROM {selections} s INNER JOIN {requests} r ON r.id = s.request_id "
-        "WHERE s.request_id <> %s AND s.status = %s "
-        "AND r.evaluation_start >= %s AND r.evaluation_start < %s "
-        "GROUP BY s.expert_id HAVING COUNT(*) >= %s",
+        f"SELECT '{ExclusionReason.MONTHLY_LIMIT.value}', s.expert_id FROM {selections} s "
+        "WHERE s.request_id <> %s AND s.status = %s AND s.request_id IN ("
+        f"SELECT r.id FROM {requests} r "
+        "WHERE r.evaluation_start >= %s AND r.evaluation_start < %s"
+        ") GROUP BY s.expert_id HAVING COUNT(*) >= %s",
     ]
     params: list[object] = [
         *parties,
@@ -130,11 +131,11 @@ def _caught_by_other_tables(
         since = now - dt.timedelta(days=config["RECENT_SAME_TENDERER_DAYS"])
         parts.append(
             f"SELECT '{ExclusionReason.RECENT_SAME_TENDERER.value}', s.expert_id "
-            f"FROM {selections} s INNER JOIN {requests} r ON r.id = s.request_id "
-            f"INNER JOIN {_table(Lot)} l ON l.id = r.lot_id "
-            f"INNER JOIN {_table(Tender)} t ON t.id = l.tender_id "
+            f"FROM {selections} s "
             "WHERE s.request_id <> %s AND s.status IN (%s, %s) AND s.notified_at >= %s "
-            "AND t.tenderer_id = %s"
+            f"AND s.request_id IN (SELECT r.id FROM {requests} r "
+            f"INNER JOIN {_table(Lot)} l ON l.id = r.lot_id "
+            f"INNER JOIN {_table(Tender)} t ON t.id = l.tender_id WHERE t.tenderer_id = %s)"
         )
         params += [
             request.pk,
@@ -178,14 +179,13 @@ def _candidate_rows(
     elif locality == Locality.REMOTE:
         rules.append("WHEN e.region = %s THEN %s")
         params += [region, ExclusionReason.LOCALITY.value]
-    links = connection.ops.quote_name(Expert.specialties.through._meta.db_table)
-    experts = connection.ops.quote_name(Expert._meta.db_table)
     # SQLite's planner, without statistics, reads the table row by its key
     # rather than the covering index: name the index (PostgreSQL hash-joins).
     hint = f" INDEXED BY {_CANDIDATE_INDEX}" if connection.vendor == "sqlite" else ""
     sql = (
         f"SELECT l.specialty_id, l.expert_id, e.code, CASE {' '.join(rules)} ELSE NULL END "
-        f"FROM {links} l INNER JOIN {experts} e{hint} ON e.id = l.expert_id "
+        f"FROM {_table(Expert.specialties.through)} l "
+        f"INNER JOIN {_table(Expert)} e{hint} ON e.id = l.expert_id "
         f"WHERE l.specialty_id IN ({', '.join(['%s'] * len(specialty_ids))})"
     )
     with connection.cursor() as cursor:

@@ -274,15 +274,26 @@ def signature_message(header_digest: bytes, payload_sha256: bytes) -> bytes:
     return SIGNATURE_CONTEXT + header_digest + payload_sha256
 
 
+# The order of the P-256 group. (r, s) and (r, n - s) verify alike; v1 accepts only the
+# one with s <= n/2 ("low-s", docs/sealing.md), so that nobody but the signer can make a
+# second valid file from a bid (a changed whole-file SHA-256 for the same signed content).
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+_HALF_ORDER = P256_ORDER // 2
+
+
 def _sign(signing_key: ec.EllipticCurvePrivateKey, message: bytes) -> bytes:
     r, s = decode_dss_signature(signing_key.sign(message, ec.ECDSA(hashes.SHA256())))
-    # IEEE P1363 r || s, 32 bytes each: what WebCrypto's ECDSA sign() returns.
+    if s > _HALF_ORDER:
+        s = P256_ORDER - s  # writers MUST normalise to low-s
+    # IEEE P1363 r || s, 32 bytes each: what WebCrypto's ECDSA sign() returns (then normalised).
     return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
 
 def _verify(public_key: ec.EllipticCurvePublicKey, signature: bytes, message: bytes) -> bool:
     r = int.from_bytes(signature[:32], "big")
     s = int.from_bytes(signature[32:], "big")
+    if not (0 < r < P256_ORDER and 0 < s <= _HALF_ORDER):
+        return False
     try:
         public_key.verify(encode_dss_signature(r, s), message, ec.ECDSA(hashes.SHA256()))
     except InvalidSignature:

@@ -318,7 +318,7 @@ function showResume(record, status) {
   });
   const body = $("seal-resume-files");
   body.replaceChildren();
-  for (const entry of record.plan.files) {
+  for (const entry of record.files) {
     const row = document.createElement("tr");
     const name = document.createElement("td");
     name.textContent = entry.name;
@@ -339,8 +339,14 @@ function resume() {
     showError(T.choose_same_files);
     return;
   }
+  // The summary was never stored (it holds the price): the bidder enters it again.
+  clearFieldErrors();
+  const summary = readSummary();
+  if (!summary) return;
   const { record } = pending;
-  run((signal) => resumeUpload(record, files, keyset, { csrfToken: config.csrf_token, signal, onProgress, onRetry }));
+  run((signal) =>
+    resumeUpload(record, files, keyset, { csrfToken: config.csrf_token, signal, onProgress, onRetry, summary }),
+  );
 }
 
 async function abandon() {

@@ -16,9 +16,12 @@
 // the same files, sealStream() then produces the same bytes every time: the chunk
 // nonces are counters, the key is derived from the file key and the header nonce,
 // and the AAD is the header digest. Only the ECDSA signature (randomized) differs,
-// and it is the last 64 bytes, produced once at the end. upload.js keeps the plan
-// (with the payload key as a non-extractable CryptoKey) in IndexedDB so that a
-// closed tab can regenerate every part and check it against the server's hash.
+// and it is the last 64 bytes, produced once at the end. upload.js keeps only
+// resumableState(plan) in IndexedDB — the preamble, a keyed check value of the
+// manifest and the files' names and sizes, no manifest and no key — and
+// restorePlan() rebuilds the plan from it with the bidder's private key, the
+// summary entered again and the files picked again, so that a closed tab can
+// regenerate every part and check it against the server's hash.
 //
 // Errors are SealInputError with a stable `code` and `params`; the page turns codes
 // into translated text (no user-facing language lives in this module).
@@ -41,6 +44,9 @@ export const SIGN_ALG = "ECDSA-P256-SHA256";
 const HEADER_INFO = encoder.encode("sunbid/v1 header");
 const PAYLOAD_INFO = encoder.encode("sunbid/v1 payload");
 const SIGNATURE_CONTEXT = encoder.encode("sunbid/v1 signature\n");
+// Not part of the format: the key of the check value that lets a resumed upload
+// recognise the same manifest without keeping it (upload.js, docs/bidding.md).
+const RESUME_INFO = encoder.encode("sunbid/v1 resume manifest check");
 const PRICE_RE = /^[0-9]{1,14}(\.[0-9]{1,2})?$/;
 const FIELD_KEY_RE = /^[a-z][a-z0-9_]{0,39}$/;
 const FINGERPRINT_RE = /^[0-9a-f]{64}$/;
@@ -201,7 +207,8 @@ async function importRecipient(role, { spki, fingerprint: expected }) {
  * Returns a plan — all of it structured-cloneable for IndexedDB — with
  *   preamble     MAGIC || HLEN || HEADER || HMAC (Uint8Array)
  *   headerDigest SHA-256(preamble)
- *   payloadKey   AES-GCM CryptoKey, non-extractable, ["encrypt"]
+ *   payloadKey   AES-GCM CryptoKey, non-extractable, ["encrypt"] (in memory only: never stored)
+ *   prefixCheck  keyed check value of the prefix (hex), for resuming without the manifest
  *   prefix       uint32 L || MANIFEST, the start of the plaintext
  *   files        [{name, size, media_type, lastModified}] in manifest order
  *   plaintextSize, chunkCount, size (of the sealed file), header (the parsed JSON)
@@ -244,35 +251,134 @@ export async function prepareSeal(options) {
       throw new SealInputError("seal.header_too_large");
     }
 
-    const ikm = await crypto.subtle.importKey("raw", fileKey, "HKDF", false, ["deriveKey"]);
-    const macKey = await crypto.subtle.deriveKey(
-      { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info: HEADER_INFO },
-      ikm,
-      { name: "HMAC", hash: "SHA-256", length: 256 },
-      false,
-      ["sign"],
-    );
-    const payloadKey = await crypto.subtle.deriveKey(
-      { name: "HKDF", hash: "SHA-256", salt: nonce, info: PAYLOAD_INFO },
-      ikm,
-      { name: "AES-GCM", length: 256 },
-      false,
-      ["encrypt"],
-    );
+    const keys = await deriveKeys(fileKey, nonce);
     const authenticated = concatBytes(MAGIC, uint32(headerBytes.length), headerBytes);
-    const mac = new Uint8Array(await crypto.subtle.sign("HMAC", macKey, authenticated));
+    const mac = new Uint8Array(await crypto.subtle.sign("HMAC", keys.macKey, authenticated));
     const preamble = concatBytes(authenticated, mac);
     const headerDigest = new Uint8Array(await crypto.subtle.digest("SHA-256", preamble));
     return {
       preamble,
       headerDigest,
-      payloadKey,
+      payloadKey: keys.payloadKey,
       prefix,
+      prefixCheck: await manifestCheck(keys.checkKey, prefix),
       files: entries,
       plaintextSize,
       chunkCount: Math.ceil(plaintextSize / CHUNK_SIZE),
       size: sealedSizeOf(preamble.length, plaintextSize),
       header,
+    };
+  } finally {
+    fileKey.fill(0);
+  }
+}
+
+/** The keys derived from a file key (docs/sealing.md), plus the local manifest-check key; none extractable. */
+async function deriveKeys(fileKey, nonce) {
+  const ikm = await crypto.subtle.importKey("raw", fileKey, "HKDF", false, ["deriveKey"]);
+  const hmac = { name: "HMAC", hash: "SHA-256", length: 256 };
+  const macKey = await crypto.subtle.deriveKey(
+    { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info: HEADER_INFO },
+    ikm,
+    hmac,
+    false,
+    ["sign"],
+  );
+  const payloadKey = await crypto.subtle.deriveKey(
+    { name: "HKDF", hash: "SHA-256", salt: nonce, info: PAYLOAD_INFO },
+    ikm,
+    { name: "AES-GCM", length: 256 },
+    false,
+    ["encrypt"],
+  );
+  const checkKey = await crypto.subtle.deriveKey(
+    { name: "HKDF", hash: "SHA-256", salt: nonce, info: RESUME_INFO },
+    ikm,
+    hmac,
+    false,
+    ["sign"],
+  );
+  return { macKey, payloadKey, checkKey };
+}
+
+/**
+ * The check value of the plaintext prefix (uint32 L || MANIFEST): HMAC-SHA256 under a
+ * key derived from the file key. Keyed, not a bare SHA-256: the manifest holds the
+ * price, a number with few enough likely values that a bare hash could be reversed
+ * by trying them; without the bidder's private key the check value tells nothing.
+ */
+async function manifestCheck(checkKey, prefix) {
+  return toHex(await crypto.subtle.sign("HMAC", checkKey, prefix));
+}
+
+/**
+ * What may be kept in IndexedDB to resume an upload (upload.js): the preamble
+ * (exactly what the server already has), the manifest check value and the files'
+ * names, sizes, types and modification times. Neither the manifest (the price!)
+ * nor any key: the file key is unwrapped again from the bidder stanza with the
+ * bidder's non-extractable private key (restorePlan).
+ */
+export function resumableState(plan) {
+  return { preamble: plan.preamble, prefixCheck: plan.prefixCheck, files: plan.files };
+}
+
+/**
+ * Rebuild a plan from resumableState(plan), the summary entered again, the files
+ * picked again (in the plan's order) and the bidder's RSA-OAEP private CryptoKey
+ * (keystore, usage "decrypt"). The header MAC is verified with the unwrapped key,
+ * and the rebuilt manifest must give the kept check value: any other summary would
+ * seal other bytes than those the server holds (SealInputError "seal.summary_changed";
+ * the bid must then be sealed again from the start).
+ */
+export async function restorePlan(state, { summary, files, decryptionKey }) {
+  const preamble = state.preamble instanceof Uint8Array ? state.preamble : new Uint8Array(state.preamble);
+  const fail = () => new SealInputError("seal.state_invalid");
+  if (preamble.length < MAGIC.length + 4 + 2 + MAC_SIZE) throw fail();
+  for (let i = 0; i < MAGIC.length; i++) if (preamble[i] !== MAGIC[i]) throw fail();
+  const hlen = new DataView(preamble.buffer, preamble.byteOffset + MAGIC.length, 4).getUint32(0);
+  const headerEnd = MAGIC.length + 4 + hlen;
+  if (headerEnd + MAC_SIZE !== preamble.length) throw fail();
+  let header;
+  try {
+    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(preamble.subarray(MAGIC.length + 4, headerEnd)));
+  } catch {
+    throw fail();
+  }
+  // The files first: that needs no key, and is the likelier mistake.
+  const ordered = orderLike({ files: state.files }, files || []);
+  if (!ordered) throw new SealInputError("seal.files_changed");
+  const stanza = (header.recipients || [])[0];
+  if (!stanza || stanza.role !== "bidder") throw fail();
+  let fileKey;
+  try {
+    fileKey = new Uint8Array(await crypto.subtle.decrypt({ name: "RSA-OAEP" }, decryptionKey, b64decode(stanza.wrapped_key)));
+  } catch {
+    throw new SealInputError("seal.key_not_registered");
+  }
+  try {
+    const keys = await deriveKeys(fileKey, b64decode(header.nonce));
+    const mac = new Uint8Array(await crypto.subtle.sign("HMAC", keys.macKey, preamble.subarray(0, headerEnd)));
+    if (toHex(mac) !== toHex(preamble.subarray(headerEnd))) throw fail();
+    const entries = state.files;
+    const prefix = manifestPrefix(normaliseSummary(summary), entries);
+    if ((await manifestCheck(keys.checkKey, prefix)) !== state.prefixCheck) {
+      throw new SealInputError("seal.summary_changed");
+    }
+    const plaintextSize = prefix.length + entries.reduce((n, e) => n + e.size, 0);
+    return {
+      plan: {
+        preamble,
+        headerDigest: new Uint8Array(await crypto.subtle.digest("SHA-256", preamble)),
+        payloadKey: keys.payloadKey,
+        prefix,
+        prefixCheck: state.prefixCheck,
+        files: entries,
+        plaintextSize,
+        chunkCount: Math.ceil(plaintextSize / CHUNK_SIZE),
+        size: sealedSizeOf(preamble.length, plaintextSize),
+        header,
+      },
+      files: ordered,
     };
   } finally {
     fileKey.fill(0);
@@ -351,8 +457,8 @@ export function sealStream(plan, files, signingKey, { wholeHash = true } = {}) {
 
     const payloadDigest = payload.digest();
     const message = concatBytes(SIGNATURE_CONTEXT, plan.headerDigest, payloadDigest);
-    const signature = new Uint8Array(
-      await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, signingKey, message),
+    const signature = lowS(
+      new Uint8Array(await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, signingKey, message)),
     );
     result.payloadSha256 = toHex(payloadDigest);
     if (whole) {
@@ -362,6 +468,21 @@ export function sealStream(plan, files, signingKey, { wholeHash = true } = {}) {
     yield signature;
   }
   return { pieces: pieces(), result };
+}
+
+// The order of the P-256 group. Readers accept only s <= n/2 (docs/sealing.md); WebCrypto
+// returns either of (r, s) and (r, n - s), so the writer normalises.
+const P256_ORDER = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+
+/** An IEEE P1363 ECDSA P-256 signature r || s with s replaced by n - s when s > n/2. */
+export function lowS(signature) {
+  const s = BigInt(`0x${toHex(signature.subarray(32, 64))}`);
+  if (s <= P256_ORDER / 2n) return signature;
+  const low = (P256_ORDER - s).toString(16).padStart(64, "0");
+  const out = new Uint8Array(64);
+  out.set(signature.subarray(0, 32), 0);
+  for (let i = 0; i < 32; i++) out[32 + i] = parseInt(low.slice(2 * i, 2 * i + 2), 16);
+  return out;
 }
 
 /** Seal into one Blob (small bids, tests and the "download sealed file" button). */

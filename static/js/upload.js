@@ -5,23 +5,29 @@
 // order with X-Part-SHA256; the last part completes the bid and answers with the
 // receipt. GET /api/uploads/<id>/ tells which parts the server holds.
 //
-// Resuming: the sealing plan (header bytes with the wrapped stanzas, the payload
-// key as a non-extractable CryptoKey, the manifest bytes, the files' names, sizes
-// and lastModified) is kept in IndexedDB "sunbid-uploads" until the bid is
-// complete or abandoned. Sealing is deterministic for a given plan (see
-// sealing.js), so after a dropped connection or a closed tab the bidder re-picks
-// the same files, the page re-seals from the start, checks every part the server
-// already holds against the server's SHA-256 (instead of sending it again) and
-// sends only the rest. The ECDSA signature is randomized, but it is the last 64
+// Resuming: IndexedDB "sunbid-uploads" keeps, until the upload completes, fails
+// or is discarded, only sealing.resumableState(plan): the preamble (the header
+// with its wrapped stanzas — exactly what the server already holds), a keyed check
+// value of the manifest, and the files' names, sizes and lastModified. Never the
+// manifest (it holds the price) and never a key: a payload CryptoKey with
+// "encrypt" usage would give the AES-GCM keystream of every chunk, i.e. decrypt
+// the bid. Sealing is deterministic for a given plan (see sealing.js), so after a
+// dropped connection or a closed tab the bidder enters the same summary again and
+// re-picks the same files; sealing.restorePlan() unwraps the file key from the
+// bidder stanza with the non-extractable private key (keystore.js) and refuses a
+// different summary; the page re-seals from the start, checks every part the
+// server already holds against the server's SHA-256 (instead of sending it again)
+// and sends only the rest. The ECDSA signature is randomized, but it is the last 64
 // bytes of the file and so only ever sent once, in the last part.
 //
 // Memory: at most two parts (one being sent, one being filled) and one 1 MiB
 // chunk are held at a time.
 
-import { SealInputError, b64decode, orderLike, prepareSeal, sealStream, toHex } from "./sealing.js";
+import { SealInputError, b64decode, prepareSeal, restorePlan, resumableState, sealStream, toHex } from "./sealing.js";
 
 export const DB_NAME = "sunbid-uploads";
-export const DB_VERSION = 1;
+// Version 2 keeps no manifest and no key (version 1 kept both): upgrading drops the old records.
+export const DB_VERSION = 2;
 export const STORE = "uploads";
 
 const RETRY_STATUSES = new Set([408, 425, 429, 500, 502, 503, 504]);
@@ -53,7 +59,8 @@ function openDb() {
     const req = indexedDB.open(DB_NAME, DB_VERSION);
     req.onupgradeneeded = () => {
       const db = req.result;
-      if (!db.objectStoreNames.contains(STORE)) db.createObjectStore(STORE, { keyPath: "upload" });
+      if (db.objectStoreNames.contains(STORE)) db.deleteObjectStore(STORE);
+      db.createObjectStore(STORE, { keyPath: "upload" });
     };
     req.onsuccess = () => resolve(req.result);
     req.onerror = () => reject(req.error);
@@ -257,10 +264,23 @@ async function forEachPart(pieces, size, partSize, emit) {
  * serverParts: [{index, size, sha256}] as GET /api/uploads/<id>/ lists them.
  * Returns {bid, receipt, receipt_pdf, sha256} once the last part is in.
  */
-async function runUpload(record, files, signingKey, serverParts, options) {
+async function runUpload(record, plan, files, signingKey, serverParts, options) {
+  try {
+    return await sendUpload(record, plan, files, signingKey, serverParts, options);
+  } catch (error) {
+    if (error instanceof UploadError && error.status >= 400 && !error.retryable) {
+      // A refusal may have ended the upload (a refused header, the deadline): then the
+      // local state goes too (uploadStatus forgets it). Best effort: the error is what counts.
+      await uploadStatus(record, { signal: options.signal }).catch(() => {});
+    }
+    throw error;
+  }
+}
+
+async function sendUpload(record, plan, files, signingKey, serverParts, options) {
   const { csrfToken, signal, onProgress, onRetry } = options;
   const progress = new Progress(record.size, onProgress);
-  const { pieces, result } = sealStream(record.plan, files, signingKey);
+  const { pieces, result } = sealStream(plan, files, signingKey);
   const have = new Map(serverParts.map((p) => [p.index, p.sha256]));
   let inflight = null;
   let completion = null;
@@ -379,22 +399,24 @@ export async function sealAndUpload(options) {
     user,
     size: plan.size,
     part_size: created.part_size,
-    plan,
+    ...resumableState(plan),
     encryption_fingerprint: keyset.encryption_fingerprint,
     created: new Date().toISOString(),
   };
   await saveState(record);
   onCreated?.(record);
-  return runUpload(record, files, keyset.signing_private, created.parts || [], options);
+  return runUpload(record, plan, files, keyset.signing_private, created.parts || [], options);
 }
 
 /**
- * Continue an upload from its saved state with the re-picked files (any order;
- * matched by name, size and lastModified). Parts the server holds are
- * regenerated and checked, not re-sent.
+ * Continue an upload from its saved state with the summary entered again
+ * (options.summary) and the re-picked files (any order; matched by name, size and
+ * lastModified). Parts the server holds are regenerated and checked, not re-sent.
+ * A summary other than the one sealed is refused (SealInputError
+ * "seal.summary_changed"): the bid must then be sealed again from the start.
  */
 export async function resumeUpload(record, files, keyset, options) {
-  const { signal } = options;
+  const { signal, summary } = options;
   const status = await uploadStatus(record, { signal });
   if (status.status === "complete") {
     const completion = await fetchCompletion(record, { signal });
@@ -409,9 +431,12 @@ export async function resumeUpload(record, files, keyset, options) {
   if (keyset.encryption_fingerprint !== record.encryption_fingerprint) {
     throw new SealInputError("seal.key_not_registered");
   }
-  const ordered = orderLike(record.plan, files || []);
-  if (!ordered) throw new SealInputError("seal.files_changed");
-  return runUpload(record, ordered, keyset.signing_private, status.parts || [], options);
+  const { plan, files: ordered } = await restorePlan(record, {
+    summary,
+    files,
+    decryptionKey: keyset.encryption_private,
+  });
+  return runUpload(record, plan, ordered, keyset.signing_private, status.parts || [], options);
 }
 
 /**

@@ -183,13 +183,28 @@ def test_the_deadline_sweep_fails_an_invalid_upload_received_in_time_and_tells_t
     assert Notification.objects.filter(recipient=bob).count() == 1
 
 
+def test_a_received_upload_whose_stored_parts_are_lost_fails_as_the_platforms_fault_and_the_lot_still_closes(
+    bob, bob_keys, lot, monkeypatch, caplog
+):
+    upload, _index, _last = received_but_unchecked(bob, lot, seal(lot, bob_keys), monkeypatch)
+    default_storage.delete(upload.parts.order_by("index").first().storage_name)
+    with time_machine.travel(lot.bid_deadline, tick=False):
+        tendering.lots_advance_due()
+    lot.refresh_from_db()
+    upload.refresh_from_db()
+    assert lot.status in (LotStatus.BIDDING_CLOSED, LotStatus.OPENING)
+    assert upload.status == UploadStatus.FAILED
+    assert upload.error_code == "upload.storage_unreadable"
+    assert not Bid.objects.exists()
+    assert Notification.objects.filter(recipient=bob).count() == 1
+    assert "stored parts unreadable at the deadline" in caplog.text
+
+
 def test_a_replacement_received_in_time_replaces_the_bid_at_the_deadline(
     bob, bob_keys, lot, monkeypatch
 ):
     first = submit(bob, lot, seal(lot, bob_keys))
-    replacement, _index, _last = received_but_unchecked(
-        bob, lot, seal(lot, bob_keys), monkeypatch
-    )
+    replacement, _index, _last = received_but_unchecked(bob, lot, seal(lot, bob_keys), monkeypatch)
     with time_machine.travel(lot.bid_deadline, tick=False):
         tendering.lots_advance_due()
     first.refresh_from_db()

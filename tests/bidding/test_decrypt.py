@@ -410,3 +410,20 @@ def test_a_chunk_forged_with_the_kept_key_passes_a_read_but_not_the_whole_check(
     with pytest.raises(DomainError) as refused:
         services.bid_verify(bid=opened)
     assert refused.value.code == "seal.signature_invalid"
+
+
+def test_the_whole_check_compares_the_files_sha256_with_the_receipt(bid, bob_keys, lot):
+    """A second valid signature (only the bidder's key can make one, low-s enforced) changes no
+    signed byte but the file is no longer the one on the receipt: bid_verify hashes it whole."""
+    with after_opening(lot):
+        opened = services.bid_decrypt(bid=bid, file_key=bidder_file_key(bid, bob_keys))
+    data = sealed_bytes(opened)
+    header = sealing.read_header(io.BytesIO(data))
+    payload = data[header.length : len(data) - sealing.SIGNATURE_SIZE]
+    message = sealing.signature_message(header.digest, hashlib.sha256(payload).digest())
+    resigned = data[: -sealing.SIGNATURE_SIZE] + sealing._sign(bob_keys.signing_private, message)
+    assert resigned != data
+    rewrite_sealed(opened, resigned)
+    with pytest.raises(DomainError) as refused:
+        services.bid_verify(bid=opened)
+    assert refused.value.code == "bid.ciphertext_changed"

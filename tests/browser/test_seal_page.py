@@ -136,6 +136,28 @@ def pending_uploads(page, lot: Lot) -> int:
     )
 
 
+def saved_upload_state(page, lot: Lot) -> dict:
+    """What this browser keeps in IndexedDB for bob's unfinished uploads: its bytes as text, and any CryptoKeys."""
+    return page.evaluate(
+        """async (lot) => {
+          const records = await (await import('/static/js/upload.js')).pendingUploads(lot, 'bob');
+          const keys = [];
+          const decoder = new TextDecoder('utf-8', { fatal: false });
+          const walk = (value) => {
+            if (value instanceof CryptoKey) keys.push({ type: value.type, usages: value.usages });
+            else if (value && typeof value === 'object' && !ArrayBuffer.isView(value) && !(value instanceof ArrayBuffer)) {
+              Object.values(value).forEach(walk);
+            }
+          };
+          records.forEach(walk);
+          const text = JSON.stringify(records, (key, value) =>
+            ArrayBuffer.isView(value) || value instanceof ArrayBuffer ? decoder.decode(value) : value);
+          return { count: records.length, text, keys };
+        }""",
+        lot.pk,
+    )
+
+
 def save_screenshot(page, tmp_path: Path, name: str) -> Path:
     """Screenshots go to docs/screenshots/ with SUNBID_SCREENSHOTS=1, else to the test's tmp dir."""
     target = (SCREENSHOTS if os.environ.get("SUNBID_SCREENSHOTS") == "1" else tmp_path) / name
@@ -221,6 +243,18 @@ def test_an_interrupted_upload_resumes_after_reopening_without_resending_receive
     assert sent == [0, 1, 2]
 
     reopened = context.new_page()
+    open_seal_page(reopened, url)
+    # What a closed tab leaves behind reveals nothing of the bid: neither the price
+    # (the manifest is not kept) nor a key that would encrypt, i.e. decrypt, its chunks.
+    state = saved_upload_state(reopened, lot)
+    assert state["count"] == 1
+    assert "11650000.50" not in state["text"]
+    assert "钱江杯" not in state["text"]
+    assert not [key for key in state["keys"] if "encrypt" in key["usages"]]
+    assert state["keys"] == []
+    reopened.close()
+
+    reopened = context.new_page()
     resent: list[int] = []
 
     def count(route) -> None:
@@ -233,7 +267,9 @@ def test_an_interrupted_upload_resumes_after_reopening_without_resending_receive
     assert sorted(
         reopened.locator("#seal-resume-files td:first-child").all_inner_texts()
     ) == sorted(p.name for p in bid_files)
-    # Re-picked in another order: the page matches them by name, size and modification time.
+    # The bidder enters the same summary again (it was never stored) and re-picks the files,
+    # in another order: the page matches them by name, size and modification time.
+    fill_summary(reopened, bid_files)
     reopened.set_input_files("#seal-resume-picker", [str(p) for p in reversed(bid_files)])
     reopened.click("#seal-resume-button")
     reopened.wait_for_selector("#seal-receipt:not([hidden])", timeout=90_000)
@@ -279,6 +315,7 @@ def test_re_picking_changed_files_does_not_resume_and_the_upload_can_be_abandone
     )  # same name and size, other modification time
     reopened = context.new_page()
     open_seal_page(reopened, url)
+    fill_summary(reopened, bid_files)
     reopened.set_input_files("#seal-resume-picker", [str(p) for p in copies])
     reopened.click("#seal-resume-button")
 
@@ -293,6 +330,40 @@ def test_re_picking_changed_files_does_not_resume_and_the_upload_can_be_abandone
     upload.refresh_from_db()
     assert upload.status == "discarded"
     assert pending_uploads(reopened, lot) == 0
+
+
+def test_a_different_summary_does_not_resume_and_the_bid_must_be_sealed_again(
+    page, context, live_server, lot, people, bob_keys, bid_files, settings
+):
+    settings.BID_UPLOAD_PART_SIZE = 512 * 1024
+    sign_in(context, people["bob"], live_server.url)
+    url = live_server.url + reverse("bidding:seal", args=[lot.pk])
+    open_seal_page(page, url)
+    restore_keys(page, bob_keys)
+    open_seal_page(page, url)
+    page.route(
+        "**/api/uploads/*/parts/*",
+        lambda route: (
+            route.abort("internetdisconnected")
+            if route.request.url.endswith("/1")
+            else route.continue_()
+        ),
+    )
+    fill_summary(page, bid_files)
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click("#seal-submit")
+    page.wait_for_function("document.getElementById('seal-retry').textContent !== ''")
+    page.close()
+
+    reopened = context.new_page()
+    open_seal_page(reopened, url)
+    fill_summary(reopened, bid_files)
+    reopened.fill("#seal-price", "11650000.51")  # one fen more than what was sealed
+    reopened.set_input_files("#seal-resume-picker", [str(p) for p in bid_files])
+    reopened.click("#seal-resume-button")
+    reopened.wait_for_function("document.getElementById('seal-error').textContent !== ''")
+    assert reopened.inner_text("#seal-error") == text(SEAL_PAGE_TEXTS["seal.summary_changed"])
+    assert Upload.objects.get(lot=lot).parts.count() == 1
 
 
 def test_the_page_over_plain_http_says_https_is_required(

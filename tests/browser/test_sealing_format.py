@@ -163,3 +163,57 @@ def test_a_tampered_browser_sealed_bid_is_refused_by_python(page, live_server):
             sink=lambda entry: Kept(),
         )
     assert refused.value.code == "seal.chunk_invalid"
+
+
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+SIGN_MANY = """async (args) => {
+  const sealing = await import("/static/js/sealing.js");
+  const signing = await crypto.subtle.importKey(
+    "pkcs8", sealing.b64decode(args.signing_pkcs8), { name: "ECDSA", namedCurve: "P-256" }, false, ["sign"]);
+  const files = [new File([new Uint8Array([1, 2, 3])], "a.txt", { type: "text/plain", lastModified: 1767225600000 })];
+  const plan = await sealing.prepareSeal({
+    tender: "ZB-2026-0001", lot: 1, bidder: args.bidder,
+    bidderKey: { spki: sealing.b64decode(args.bidder_spki), fingerprint: args.bidder_fp },
+    openingKey: { spki: sealing.b64decode(args.bidder_spki), fingerprint: args.bidder_fp },
+    signerFingerprint: args.signer_fp,
+    summary: { price: "1.00", duration_days: 1, quality: "合格" },
+    files,
+  });
+  const out = [];
+  for (let i = 0; i < args.count; i++) {
+    const { blob } = await sealing.sealToBlob(plan, files, signing);
+    out.push(sealing.b64encode(new Uint8Array(await blob.arrayBuffer())));
+  }
+  return out;
+}"""
+
+
+def test_sealing_js_normalises_every_signature_to_low_s(page, live_server):
+    bidder = KeySet.generate(ORGANISATION)
+    page.goto(live_server.url + "/")
+    sealed = page.evaluate(
+        SIGN_MANY,
+        {
+            "bidder": ORGANISATION,
+            "bidder_spki": b64(spki_der(bidder.encryption_private)),
+            "bidder_fp": bidder.encryption_fingerprint,
+            "signer_fp": bidder.signing_fingerprint,
+            "signing_pkcs8": b64(pkcs8_der(bidder.signing_private)),
+            "count": 24,
+        },
+    )
+    # WebCrypto gives a high s half of the time: 24 low ones in a row are the normalisation.
+    for text in sealed:
+        data = unb64(text)
+        s = int.from_bytes(data[-32:], "big")
+        assert 0 < s <= P256_ORDER // 2
+        header = read_header(io.BytesIO(data))
+        opened = open_sealed(
+            io.BytesIO(data),
+            len(data),
+            file_key=unwrap_file_key(header, "bidder", bidder.encryption_private),
+            signer_public_key=bidder.signing_private.public_key(),
+            sink=lambda entry: Kept(),
+        )
+        assert opened.summary["price"] == "1.00"
