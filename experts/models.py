@@ -275,12 +275,13 @@ class DrawPool(models.Model):
       selections protect them) and a code names the expert as the published
       pool does.
 
-    One row rather than one per excluded expert, and apart from the request:
-    a "local" draw over a large pool excludes thousands, and writing (and on
-    PostgreSQL checking the foreign keys of) a row each cost more than the
-    draw's whole time budget (bench/draw.py); the pool, stored on the request,
-    was read back with every request. The supervisors' page still lists every
-    excluded expert with the reason (``experts.selectors.draw_exclusions``).
+    One row rather than one per excluded expert: a "local" draw over a large
+    pool excludes thousands, and writing (and on PostgreSQL checking the
+    foreign keys of) a row each cost more than the draw's whole time budget
+    (bench/draw.py). Apart from the request, which every page of the draw
+    reads: the pool's few hundred kilobytes would be read and parsed with it.
+    The supervisors' page still lists every excluded expert with the reason
+    (``experts.selectors.draw_exclusions``).
     """
 
     request = models.OneToOneField(

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from django.conf import settings
 from django.db.models import QuerySet
 from django.test import Client
 from django.urls import reverse
@@ -480,7 +481,7 @@ def test_the_key_page_shows_the_active_key_and_the_history_grouped_for_reading(p
 
 def test_the_key_page_passes_english_texts_to_its_script_when_english_is_chosen(people):
     client = client_for(people["bob"])
-    client.cookies["django_language"] = "en"
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
     html = client.get(reverse("accounts:keys")).content.decode()
     data = json.loads(
         html.split('id="keys-page-data" type="application/json">')[1].split("</script>")[0]
