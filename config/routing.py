@@ -1,7 +1,11 @@
-"""WebSocket routes. The opening room (issue 5) adds its consumers here."""
+"""WebSocket routes: the opening room (docs/opening-room.md)."""
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-websocket_urlpatterns: list[URLPattern] = []
+from opening.consumers import RoomConsumer
+
+websocket_urlpatterns: list[URLPattern] = [
+    path("ws/opening/lots/<int:lot_id>/", RoomConsumer.as_asgi()),
+]

@@ -127,26 +127,50 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Channels and cache -----------------------------------------------------
 REDIS_URL = env_optional("REDIS_URL")
 if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                # One pool per server process shared by all its sockets: sized for
-                # thousands of connected clients, not redis-py's default of 2**31
-                # unbounded growth nor a small cap that makes group_send wait.
-                "hosts": [
-                    {
-                        "address": REDIS_URL,
-                        "max_connections": env_int("REDIS_MAX_CONNECTIONS", 1000, minimum=10),
-                        "socket_keepalive": True,
-                        "health_check_interval": 30,
-                    }
-                ],
+    # Between server processes, room events travel over Redis (docs/realtime.md).
+    # CHANNEL_LAYER picks how: "core" (channels_redis.core.RedisChannelLayer: a
+    # sorted set per receiving process, bounded by CHANNEL_CAPACITY, messages
+    # older than CHANNEL_EXPIRY seconds dropped) or "pubsub"
+    # (channels_redis.pubsub.RedisPubSubChannelLayer: one PUBLISH per group
+    # message, each process subscribed once per group; nothing is stored, so a
+    # message sent while a process is not subscribed is gone). Either may lose a
+    # message silently; the room does not depend on it (per-room seq, backlog).
+    _CHANNEL_LAYER_BACKENDS = {
+        "core": "channels_redis.core.RedisChannelLayer",
+        "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+    }
+    _channel_layer = env_str("CHANNEL_LAYER", "core").strip().lower()
+    if _channel_layer not in _CHANNEL_LAYER_BACKENDS:
+        raise ImproperlyConfigured(f"CHANNEL_LAYER={_channel_layer!r} is not one of: core, pubsub.")
+    _channel_config: dict = {
+        # One pool per server process shared by all its sockets. redis-py's
+        # asyncio pool does not wait at the cap: one command past it fails at
+        # once ("Too many connections"), so the cap is far above what a process
+        # uses (a few connections: one blocking receive, group changes, sends).
+        "hosts": [
+            {
+                "address": REDIS_URL,
+                "max_connections": env_int("REDIS_MAX_CONNECTIONS", 1000, minimum=10),
+                "socket_keepalive": True,
+                "health_check_interval": 30,
+            }
+        ],
+    }
+    if _channel_layer == "core":
+        _channel_config.update(
+            {
+                # Per channel, and on Redis per receiving process (all of one
+                # process's sockets share one sorted set): past it group_send
+                # skips the process and only logs at INFO.
                 "capacity": env_int("CHANNEL_CAPACITY", 5000, minimum=100),
-                "expiry": 60,
-                "group_expiry": 86400,
-            },
-        }
+                "expiry": env_int("CHANNEL_EXPIRY", 60, minimum=10),
+                # A socket stays in its room's group this long after joining;
+                # longer than any ceremony (a reconnection joins again).
+                "group_expiry": env_int("CHANNEL_GROUP_EXPIRY", 86400, minimum=3600),
+            }
+        )
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": _CHANNEL_LAYER_BACKENDS[_channel_layer], "CONFIG": _channel_config}
     }
     CACHES = {
         "default": {
@@ -243,6 +267,12 @@ SUNBID = {
     "BID_SECURITY_MAX_RATE": "0.02",  # TR 26
     "MIN_BIDDERS": 3,  # TR 44
     "DEFAULT_DECRYPTION_MINUTES": 30,  # EB 30
+}
+# The opening room (docs/opening-room.md): sign-in opens this long before the opening
+# time; after the reading, bidders have this long to confirm or object (EB 39).
+OPENING_ROOM = {
+    "SIGN_IN_MINUTES": env_int("OPENING_SIGN_IN_MINUTES", 30, minimum=0),
+    "CONFIRM_MINUTES": env_int("OPENING_CONFIRM_MINUTES", 15, minimum=1),
 }
 # Expert draws (ER 12, TR 46): avoidance windows and answer time, configurable.
 EXPERT_DRAW = {

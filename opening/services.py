@@ -279,12 +279,25 @@ def custodian_share_submit(*, actor: User, lot: Lot, share: bytes) -> ShareRecei
                     "x": custodian.x,
                 },
             )
-            if not opening_key.is_rebuilt:
+            was_rebuilt = opening_key.is_rebuilt
+            if not was_rebuilt:
                 opening_key_rebuild(lot=lot)
                 opening_key.refresh_from_db()
         submitted = Custodian.objects.filter(
             opening_key=opening_key, submitted_at__isnull=False
         ).count()
+        if not already:
+            # The opening room shows the custodians' progress (the fallback of EB 31).
+            from opening.room_services import room_custody_changed
+
+            room_custody_changed(
+                lot=lot,
+                organisation_name=custodian.organisation.name,
+                submitted=submitted,
+                threshold=opening_key.threshold,
+                count=Custodian.objects.filter(opening_key=opening_key).count(),
+                rebuilt_now=opening_key.is_rebuilt and not was_rebuilt,
+            )
         return ShareReceipt(
             organisation=custodian.organisation.name,
             submitted=submitted,

@@ -225,6 +225,15 @@ class LotForm(forms.Form):
         max_value=opening_selectors.MAX_CUSTODIANS,
         help_text=_("重建开标私钥所需的份额数，默认3家中任意2家。"),
     )
+    custodian_fallback = forms.BooleanField(
+        label=_("允许保管单位代为解密"),
+        required=False,
+        initial=True,
+        help_text=_(
+            "投标人因非自身原因未能在解密时限内解密的，由保管单位在开标室提交份额、用开标密钥解密"
+            "（招标文件应作相应约定）；不允许的，该投标文件按撤回处理。"
+        ),
+    )
 
     # Service field names that the form spells differently.
     ERROR_ALIASES = {"bid_fields": "extra_bid_fields"}

@@ -131,6 +131,9 @@ class Lot(models.Model):
     # it. No custodians named means the default: the agency, the supervising
     # authority and the tenderer (opening.selectors.custodians_planned).
     custodian_threshold = models.PositiveSmallIntegerField(_("开标密钥门限"), default=2)
+    # EB 31: the tender documents may let the custodians open a bid that could not be
+    # decrypted through no fault of its bidder (the room's fallback).
+    custodian_fallback = models.BooleanField(_("允许保管单位代为解密"), default=True)
     custodians = models.ManyToManyField(
         Organisation, verbose_name=_("开标密钥保管单位"), blank=True, related_name="lots_in_custody"
     )

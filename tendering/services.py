@@ -95,6 +95,8 @@ class LotInput:
     # authority and the tenderer) and how many of them rebuild it.
     custodian_ids: tuple[int, ...] = ()
     custodian_threshold: int = 2
+    # Whether the custodians may open a bid its bidder could not decrypt through no fault of its own.
+    custodian_fallback: bool = True
 
 
 # The bid summary's own items (docs/sealing.md): an extra field may not take their names.
@@ -310,6 +312,7 @@ def _lot_audit_data(lot: Lot) -> dict[str, Any]:
         "evaluation_method": lot.evaluation_method,
         "bid_fields": lot.bid_fields,
         "custodian_threshold": lot.custodian_threshold,
+        "custodian_fallback": lot.custodian_fallback,
         "custodians": [organisation.name for organisation in opening_selectors.custodians_planned(lot=lot)],
     }
 
@@ -821,7 +824,11 @@ def lots_advance_due(*, now: dt.datetime | None = None) -> list[tuple[int, str]]
             if lot.status == LotStatus.BIDDING_CLOSED and lot.opening_time <= now:
                 _transition(lot, LotStatus.OPENING, actor=None, action="tendering.lot.opening_started",
                             data={"opening_time": lot.opening_time})
-                changed.append((pk, LotStatus.OPENING))
+                # EB 29: the room opens by itself — announces the bids, or fails the lot (TR 44).
+                from opening.room_services import room_open
+
+                room = room_open(lot=lot)
+                changed.append((pk, LotStatus.FAILED if room.stage == "failed" else LotStatus.OPENING))
     return changed
 
 
@@ -830,8 +837,22 @@ def _locked_lot_for_agent(actor: User, lot: Lot) -> Lot:
     return Lot.objects.select_for_update().select_related("tender").get(pk=lot.pk)
 
 
+def lot_mark_opened_by_room(*, lot: Lot, actor: User | None) -> None:
+    """The opening room closed (``opening.room_services.room_close``): the lot is opened.
+
+    Runs in the room's transaction, with the lot row locked here.
+    """
+    locked = Lot.objects.select_for_update().select_related("tender").get(pk=lot.pk)
+    _transition(locked, LotStatus.OPENED, actor=actor, action="tendering.lot.opened")
+    lot.status = locked.status
+    lot.status_changed_at = locked.status_changed_at
+
+
 def lot_mark_opened(*, actor: User, lot: Lot) -> Lot:
-    """The host closes the opening ceremony (the opening room drives this)."""
+    """Record a lot as opened without the platform's room (data carried over from elsewhere, the demo's past tenders).
+
+    No page offers it: a lot opened on the platform is opened by its room.
+    """
     with transaction.atomic():
         lot = _locked_lot_for_agent(actor, lot)
         _transition(lot, LotStatus.OPENED, actor=actor, action="tendering.lot.opened")
