@@ -53,7 +53,7 @@ from opening.models import (
     RoomStage,
 )
 from opening.room_selectors import Participation, participation, sign_in_opens_at
-from tendering.models import Lot
+from tendering.models import Lot, LotStatus
 
 FILE_KEY_BYTES = 32
 MAX_CHAT = 500
@@ -167,6 +167,8 @@ def _require(seat: Participation, *roles: str) -> None:
 
 
 def _require_running(room: Room) -> None:
+    if room.lot.status == LotStatus.CANCELLED:
+        raise DomainError("room.lot_cancelled", _("标段已终止，开标不再进行。"), status=409)
     if room.is_over:
         raise DomainError("room.over", _("开标已结束。"), status=409)
     if room.is_paused:

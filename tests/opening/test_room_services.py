@@ -348,3 +348,11 @@ def test_every_room_event_is_in_the_audit_chain_with_its_sequence_number(ceremon
         range(1, room.last_seq + 1)
     )
 
+
+
+def test_a_cancelled_lot_stops_its_ceremony(ceremony):
+    ceremony.open()
+    tendering.lot_cancel(actor=ceremony.people["alice"], lot=ceremony.lot, reason="项目取消")
+    with pytest.raises(DomainError) as refused:
+        ceremony.decrypt("bob")
+    assert refused.value.code == "room.lot_cancelled"
