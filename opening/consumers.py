@@ -112,6 +112,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 "role": seat.role,
                 "bid": str(seat.bid.pk) if seat.bid else None,
                 "can_pause": seat.can_pause,
+                "signed_in": room_selectors.signed_in(room=room, user=self.user),
             },
             "server_time": events.iso(timezone.now()),
             "last_seq": Room.objects.filter(pk=room.pk).values_list("last_seq", flat=True).get(),

@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Organisation, Role, User
 from bidding.models import Bid, BidStatus
 from core.errors import DomainError, NotFound
-from opening.models import ParticipantRole, Room, RoomEvent
+from opening.models import Attendance, ParticipantRole, Room, RoomEvent, RoomStage
 from tendering.models import Lot, LotStatus
 
 
@@ -128,6 +128,27 @@ def room_events_after(*, room_id: int, after: int, until: int | None = None, bat
 def sign_in_opens_at(lot: Lot) -> dt.datetime:
     """When sign-in (签到) opens: ``OPENING_ROOM["SIGN_IN_MINUTES"]`` before the opening time."""
     return lot.opening_time - dt.timedelta(minutes=settings.OPENING_ROOM["SIGN_IN_MINUTES"])
+
+
+def closed_room(*, lot_id: int) -> Room:
+    """The room of a closed opening, with its record — public to anyone (EB 32).
+
+    Before the room is closed the record does not exist for anyone:
+    ``room.record_not_found``, the same 404 as for a lot that does not exist.
+    """
+    room = (
+        Room.objects.select_related("lot", "lot__tender")
+        .filter(lot_id=lot_id, stage=RoomStage.CLOSED)
+        .exclude(record_json="")
+        .first()
+    )
+    if room is None:
+        raise NotFound("room.record_not_found", _("开标记录尚未生成。"))
+    return room
+
+
+def signed_in(*, room: Room, user: User) -> bool:
+    return Attendance.objects.filter(room=room, user=user).exists()
 
 
 @dataclass(frozen=True, kw_only=True)

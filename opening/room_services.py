@@ -510,6 +510,8 @@ def room_decrypt(*, actor: User, lot: Lot, file_key: bytes) -> Bid:
     seat = participation(user=actor, lot=lot)
     _require(seat, ParticipantRole.BIDDER)
     assert seat.bid is not None  # a bidder participant always has its bid
+    if seat.room is None or seat.room.stage == RoomStage.WAITING:
+        raise DomainError("room.not_opened", _("尚未开标，不能解密。"), status=409)
 
     def check(room: Room, entry: RoomBid) -> None:
         _require_decryption_open(room, timezone.now())
