@@ -284,7 +284,7 @@ def room_chat(*, actor: User, lot: Lot, text: object) -> RoomEvent:
 # --- the opening (timed) ------------------------------------------------------------------------
 
 
-def room_open(*, lot: Lot) -> Room:
+def room_open(*, lot: Lot, now: dt.datetime | None = None) -> Room:
     """At the opening time: announce the bids received before the deadline, or fail the lot (TR 44).
 
     Called by ``tendering.services.lots_advance_due`` in the transaction that
@@ -300,7 +300,8 @@ def room_open(*, lot: Lot) -> Room:
     room = _locked_room(lot)
     if room.stage != RoomStage.WAITING:
         return room
-    now = timezone.now()
+    # The sweep's clock: the moment it found the opening due (the server's now when run by the worker).
+    now = now or timezone.now()
     bids = list(
         Bid.objects.filter(lot=room.lot, status=BidStatus.CURRENT)
         .select_related("organisation")

@@ -827,7 +827,7 @@ def lots_advance_due(*, now: dt.datetime | None = None) -> list[tuple[int, str]]
                 # EB 29: the room opens by itself — announces the bids, or fails the lot (TR 44).
                 from opening.room_services import room_open
 
-                room = room_open(lot=lot)
+                room = room_open(lot=lot, now=now)
                 changed.append((pk, LotStatus.FAILED if room.stage == "failed" else LotStatus.OPENING))
     return changed
 
