@@ -147,6 +147,15 @@ def closed_room(*, lot_id: int) -> Room:
     return room
 
 
+def lots_with_published_record(*, lot_ids: list[int]) -> set[int]:
+    """Which of ``lot_ids`` have a closed room and so a published opening record (EB 32)."""
+    return set(
+        Room.objects.filter(lot_id__in=lot_ids, stage=RoomStage.CLOSED)
+        .exclude(record_json="")
+        .values_list("lot_id", flat=True)
+    )
+
+
 def signed_in(*, room: Room, user: User) -> bool:
     return Attendance.objects.filter(room=room, user=user).exists()
 

@@ -25,6 +25,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import Organisation, Role, User
 from core.errors import DomainError, NotFound, NotPermitted
+from opening import room_selectors
 from opening import selectors as opening_selectors
 from opening.models import OpeningKey
 from tendering import selectors, services
@@ -76,12 +77,15 @@ class LotRow:
     custodians: list[Organisation]
     opening_key: OpeningKey | None
     is_custodian: bool
+    # The opening room's record is published (the room closed).
+    has_record: bool = False
 
 
 def _lot_rows(tender: Tender, user: User) -> list[LotRow]:
     draft = tender.status == TenderStatus.DRAFT
     lots = list(tender.lots.all())
     keys = opening_selectors.opening_keys_by_lot(lot_ids=[lot.pk for lot in lots])
+    records = room_selectors.lots_with_published_record(lot_ids=[lot.pk for lot in lots])
     rows = []
     for lot in lots:
         allowed = services.LOT_TRANSITIONS[lot.status]
@@ -100,6 +104,7 @@ def _lot_rows(tender: Tender, user: User) -> list[LotRow]:
                 opening_key=key,
                 is_custodian=key is not None
                 and any(opening_selectors.acts_for_custodian(user, org) for org in custodians),
+                has_record=lot.pk in records,
             )
         )
     return rows

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from accounts.models import Role
+from opening import room_selectors
 from tendering import selectors
 from tendering.forms_portal import PortalSearchForm
 from tendering.models import Category, TenderStatus
@@ -81,9 +82,12 @@ def announcement(request: HttpRequest, pk: int) -> HttpResponse:
         and window_end is not None
         and window_start <= now < window_end
     )
+    lots = list(tender.lots.all())
     context: dict[str, Any] = {
         "tender": tender,
-        "lots": list(tender.lots.all()),
+        "lots": lots,
+        # EB 32: each lot's opening record, published once its room closed.
+        "records": room_selectors.lots_with_published_record(lot_ids=[lot.pk for lot in lots]),
         "amendments": list(selectors.portal_amendments(tender=tender)),
         "documents": list(selectors.portal_documents(tender=tender)),
         "window_start": window_start,
