@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -32,6 +33,7 @@ from opening import events, room_selectors, room_services
 from opening.models import Room
 
 MAX_MESSAGE_BYTES = 16 * 1024
+HELD_LIMIT = 1000
 MAX_REF = 64
 # A client may send bursts (a reconnect's resume, a few clicks) but not a flood.
 RATE_BURST = 20
@@ -61,14 +63,16 @@ class RoomConsumer(AsyncWebsocketConsumer):
     room_id: int
     sent_seq: int
     synced: bool
-    held: list[tuple[int, str]]
+    held: deque[tuple[int, str]]
 
     async def connect(self) -> None:
         self.lot_id = int(self.scope["url_route"]["kwargs"]["lot_id"])
         self.user = self.scope.get("user")
         self.sent_seq = 0
         self.synced = False
-        self.held = []
+        # Live events that arrive before the client's resume is answered. Bounded: anything
+        # dropped here is in the database, and the gap check fetches it.
+        self.held = deque(maxlen=HELD_LIMIT)
         self.tokens = float(RATE_BURST)
         self.last_refill = time.monotonic()
         self.group = events.room_group(self.lot_id)
@@ -225,7 +229,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         else:
             self.sent_seq = min(after, await self._last_seq())
             await self._send_in_order(await self._backlog(self.sent_seq))
-            held, self.held = sorted(self.held), []
+            held, self.held = sorted(self.held), deque(maxlen=HELD_LIMIT)
             self.synced = True
             for seq, text in held:
                 await self._deliver(seq, text)

@@ -356,3 +356,26 @@ def test_a_cancelled_lot_stops_its_ceremony(ceremony):
     with pytest.raises(DomainError) as refused:
         ceremony.decrypt("bob")
     assert refused.value.code == "room.lot_cancelled"
+
+
+def test_a_decryption_that_died_with_its_process_no_longer_blocks_the_host(ceremony):
+    ceremony.open()
+    RoomBid.objects.filter(bid=ceremony.bids["dave"]).update(decrypting_since=ceremony.clock)
+    ceremony.after(minutes=ceremony.lot.decryption_minutes, seconds=1)
+    room_services.rooms_advance_due()
+    entry = room_services.room_record_cause(
+        actor=ceremony.people["alice"], lot=ceremony.lot, bid_id=ceremony.bids["dave"].pk, cause="other_fault"
+    )
+    assert entry.outcome == BidOutcome.WITHDRAWN
+
+
+def test_a_decryption_under_way_holds_off_the_hosts_cause(ceremony):
+    ceremony.open()
+    ceremony.after(minutes=ceremony.lot.decryption_minutes, seconds=1)
+    room_services.rooms_advance_due()
+    RoomBid.objects.filter(bid=ceremony.bids["dave"]).update(decrypting_since=ceremony.clock)
+    with pytest.raises(DomainError) as refused:
+        room_services.room_record_cause(
+            actor=ceremony.people["alice"], lot=ceremony.lot, bid_id=ceremony.bids["dave"].pk, cause="other_fault"
+        )
+    assert refused.value.code == "room.decryption_in_progress"
