@@ -151,6 +151,12 @@ if REDIS_URL:
             {
                 "address": REDIS_URL,
                 "max_connections": env_int("REDIS_MAX_CONNECTIONS", 1000, minimum=10),
+                # redis-py 8 reads with a 5 s timeout by default, exactly the 5 s
+                # that the core layer's idle BZPOPMIN blocks: the read then fails
+                # and takes the consumer, and its socket, down with it
+                # (channels_redis#422). The timeout must stay well above 5 s.
+                "socket_timeout": env_int("REDIS_SOCKET_TIMEOUT", 30, minimum=10),
+                "socket_connect_timeout": 5,
                 "socket_keepalive": True,
                 "health_check_interval": 30,
             }
@@ -273,6 +279,11 @@ SUNBID = {
 OPENING_ROOM = {
     "SIGN_IN_MINUTES": env_int("OPENING_SIGN_IN_MINUTES", 30, minimum=0),
     "CONFIRM_MINUTES": env_int("OPENING_CONFIRM_MINUTES", 15, minimum=1),
+    # Each connection looks for new room events in the database this often (seconds; 0: never).
+    # The in-memory channel layer does not cross processes, so on the embedded default the
+    # events of the task worker (the opening, the windows' ends) reach sockets this way; with
+    # Redis every process hears every broadcast and the poll stays off.
+    "POLL_SECONDS": env_int("OPENING_POLL_SECONDS", 0 if REDIS_URL else 2, minimum=0),
 }
 # Expert draws (ER 12, TR 46): avoidance windows and answer time, configurable.
 EXPERT_DRAW = {

@@ -15,6 +15,7 @@ out of order. The event texts are forwarded as stored, never re-encoded.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections import deque
@@ -23,6 +24,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -73,6 +75,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # Live events that arrive before the client's resume is answered. Bounded: anything
         # dropped here is in the database, and the gap check fetches it.
         self.held = deque(maxlen=HELD_LIMIT)
+        # One delivery at a time: the poll runs beside the message handlers.
+        self.delivery = asyncio.Lock()
+        self.poller: asyncio.Task[None] | None = None
         self.tokens = float(RATE_BURST)
         self.last_refill = time.monotonic()
         self.group = events.room_group(self.lot_id)
@@ -123,6 +128,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         }
 
     async def disconnect(self, code: int) -> None:
+        poller = getattr(self, "poller", None)
+        if poller is not None:
+            poller.cancel()
         if getattr(self, "joined", False):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
@@ -158,7 +166,21 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if not self.synced:
             self.held.append((seq, text))
             return
-        await self._deliver(seq, text)
+        async with self.delivery:
+            await self._deliver(seq, text)
+
+    async def _catch_up(self) -> int:
+        """Send whatever the database has beyond what this client has; the room's last seq."""
+        last = await self._last_seq()
+        if self.synced and last > self.sent_seq:
+            async with self.delivery:
+                await self._send_in_order(await self._backlog(self.sent_seq, last))
+        return last
+
+    async def _poll(self, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            await self._catch_up()
 
     # --- client messages -------------------------------------------------------------------
 
@@ -223,16 +245,20 @@ class RoomConsumer(AsyncWebsocketConsumer):
         after = message.get("after", 0)
         if isinstance(after, bool) or not isinstance(after, int) or after < 0:
             raise DomainError("room.resume_invalid", _("续传位置无效。"))
-        if self.synced:
-            # A client that noticed a gap asks again: send what it lacks from the database.
-            await self._send_in_order(await self._backlog(self.sent_seq))
-        else:
-            self.sent_seq = min(after, await self._last_seq())
-            await self._send_in_order(await self._backlog(self.sent_seq))
-            held, self.held = sorted(self.held), deque(maxlen=HELD_LIMIT)
-            self.synced = True
-            for seq, text in held:
-                await self._deliver(seq, text)
+        async with self.delivery:
+            if self.synced:
+                # A client that noticed a gap asks again: send what it lacks from the database.
+                await self._send_in_order(await self._backlog(self.sent_seq))
+            else:
+                self.sent_seq = min(after, await self._last_seq())
+                await self._send_in_order(await self._backlog(self.sent_seq))
+                held, self.held = sorted(self.held), deque(maxlen=HELD_LIMIT)
+                self.synced = True
+                for seq, text in held:
+                    await self._deliver(seq, text)
+                every = settings.OPENING_ROOM["POLL_SECONDS"]
+                if every:
+                    self.poller = asyncio.create_task(self._poll(every))
         await self.send(
             text_data=events.dumps(
                 {"type": "synced", "last_seq": self.sent_seq, "server_time": events.iso(timezone.now())}
@@ -241,7 +267,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         return None
 
     async def on_ping(self, message: dict[str, Any]) -> dict[str, Any] | None:
-        last = await self._last_seq()
+        last = await self._catch_up()
         await self.send(
             text_data=events.dumps(
                 {
@@ -252,8 +278,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 }
             )
         )
-        if self.synced and last > self.sent_seq:
-            await self._send_in_order(await self._backlog(self.sent_seq, last))
         return None
 
     async def on_sign_in(self, message: dict[str, Any]) -> dict[str, Any]:

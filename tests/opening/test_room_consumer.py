@@ -171,3 +171,15 @@ async def test_a_bidder_cannot_confirm_for_another_bidder(ceremony):
     answer = await ask(bob, {"type": "confirm", "signature": own})
     assert answer["type"] == "ack"
     await bob.disconnect()
+
+
+async def test_an_event_of_another_process_reaches_the_client_by_the_poll(ceremony, settings, monkeypatch):
+    """On the embedded default the task worker's events do not cross the in-memory layer: the poll brings them."""
+    settings.OPENING_ROOM = {**settings.OPENING_ROOM, "POLL_SECONDS": 1}
+    await sync_to_async(ceremony.open)()
+    bob, _, backlog = await joined(ceremony.people["bob"], ceremony.lot)
+    monkeypatch.setattr("opening.events.broadcast", lambda lot_id, seq, text: None)
+    await sync_to_async(room_services.room_chat)(actor=ceremony.people["alice"], lot=ceremony.lot, text="另一进程")
+    arrived = await receive(bob)
+    assert (arrived["seq"], arrived["data"]["text"]) == (backlog[-1]["seq"] + 1, "另一进程")
+    await bob.disconnect()
