@@ -15,7 +15,12 @@ from django.utils.translation import gettext_lazy as _
 
 from experts.models import Locality
 from experts.selectors import leaf_specialties
-from experts.services import DrawItemInput, DrawRequestInput
+from experts.services import (
+    MAX_RESPONSE_MINUTES,
+    MIN_RESPONSE_MINUTES,
+    DrawItemInput,
+    DrawRequestInput,
+)
 from tendering.forms import DATETIME_LOCAL_FORMAT, DateTimeLocalInput
 
 
@@ -46,8 +51,11 @@ class DrawRequestForm(forms.Form):
         initial=0,
         help_text=_("评标委员会成员总数须为5人以上单数，其中专家不少于三分之二。"),
     )
+    # The service's bounds, so that the browser already refuses what it would.
     response_minutes = forms.IntegerField(
-        label=_("答复时限（分钟）"), min_value=1, max_value=24 * 60
+        label=_("答复时限（分钟）"),
+        min_value=MIN_RESPONSE_MINUTES,
+        max_value=MAX_RESPONSE_MINUTES,
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

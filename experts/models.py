@@ -81,7 +81,7 @@ class Expert(models.Model):
         db_index=True,
     )
     specialties = models.ManyToManyField(
-        Specialty, verbose_name=_("评标专业"), related_name="experts"
+        Specialty, verbose_name=_("评标专业"), related_name="experts", through="ExpertSpecialty"
     )
     created_at = models.DateTimeField(_("入库时间"), auto_now_add=True)
     updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
@@ -90,18 +90,51 @@ class Expert(models.Model):
         verbose_name = _("评标专家")
         verbose_name_plural = _("评标专家")
         ordering = ["code"]
-        indexes = [
-            # The draw reads these columns for every candidate, found by key
-            # (experts.selectors._candidate_rows): from this narrow index
-            # instead of the wide rows, about a third faster on SQLite.
-            models.Index(
-                fields=["id", "status", "region", "employer_credit_code", "code"],
-                name="expert_draw_candidate",
-            ),
-        ]
 
     def __str__(self) -> str:
         return f"{self.code} {self.name}"
+
+
+class ExpertSpecialty(models.Model):
+    """One specialty of one expert, with a copy of the expert's columns the draw reads.
+
+    The table is the one Django made for ``Expert.specialties`` (migration
+    0005 took it over). ``code``, ``status``, ``region`` and
+    ``employer_credit_code`` are the expert's, copied so that the draw's
+    candidate query reads one index and never the expert table
+    (``experts.selectors.eligible_pool``). Nothing in Python writes them:
+    database triggers copy them on every insert and every change of the
+    expert, whatever makes it (``experts.draw_copy``); the values given on
+    insert are overwritten.
+    """
+
+    expert = models.ForeignKey(Expert, on_delete=models.CASCADE, related_name="+")
+    specialty = models.ForeignKey(Specialty, on_delete=models.CASCADE, related_name="+")
+    code = models.CharField(max_length=20, db_default="", editable=False)
+    status = models.CharField(max_length=20, db_default="", editable=False)
+    region = models.CharField(max_length=6, db_default="", editable=False)
+    employer_credit_code = models.CharField(max_length=18, db_default="", editable=False)
+
+    class Meta:
+        db_table = "experts_expert_specialties"
+        constraints = [
+            # The many-to-many table's own unique pair, under the name Django gave it.
+            models.UniqueConstraint(
+                fields=["expert", "specialty"],
+                name="experts_expert_specialties_expert_id_specialty_id_f23781bb_uniq",
+            )
+        ]
+        indexes = [
+            # The draw's scan: the candidates of a specialty, in code order,
+            # with every column it reads (index-only on both databases).
+            models.Index(
+                fields=["specialty", "code", "expert", "status", "region", "employer_credit_code"],
+                name="expert_specialty_draw",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.expert_id} · {self.specialty_id}"
 
 
 class ConflictKind(models.TextChoices):

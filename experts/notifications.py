@@ -25,11 +25,12 @@ from django.core import signing
 from django.core.mail import EmailMessage
 from django.core.mail.message import make_msgid
 from django.db import transaction
+from django.db.models import prefetch_related_objects
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from accounts.models import Notification, Organisation, Role, User
+from accounts.models import Notification, Role, User
 from accounts.services import notify_users
 from experts.gateway import GatewayError, get_gateway
 from experts.models import Channel, DrawRequest, DrawSelection, OutboundMessage
@@ -98,16 +99,12 @@ def party_names(request: DrawRequest) -> list[str]:
 
     Longest first, so that a name containing another is masked whole.
     """
-    from experts.selectors import lot_party_credit_codes
+    from experts.selectors import lot_parties
 
     lot = request.lot
     tender = lot.tender
-    names = {tender.tenderer.name, tender.agency.name, tender.project_name, tender.title, lot.name}
-    names.update(
-        Organisation.objects.filter(credit_code__in=list(lot_party_credit_codes(lot))).values_list(
-            "name", flat=True
-        )
-    )
+    names = {tender.project_name, tender.title, lot.name}
+    names.update(lot_parties(lot).values_list("name", flat=True))
     return sorted((name for name in names if name and name.strip()), key=len, reverse=True)
 
 
@@ -221,7 +218,9 @@ def selections_notify(selections: Sequence[DrawSelection]) -> None:
     """Queue the messages for experts just made members (status NOTIFIED, respond_by set).
 
     Creates the OutboundMessage rows and the expiry job in the caller's
-    transaction; the gateway sends after commit.
+    transaction; the gateway sends after commit. ``selections`` are the
+    saved rows as the caller holds them (status, ``respond_by``, token and
+    reply code are taken from them).
 
     Per expert: an e-mail when the profile has an address, an SMS and a voice
     call to the mobile, and an in-app message when the expert has a platform
@@ -233,17 +232,12 @@ def selections_notify(selections: Sequence[DrawSelection]) -> None:
 
     if not selections:
         return
-    ids = [selection.pk for selection in selections]
-    rows = list(
-        DrawSelection.objects.filter(pk__in=ids)
-        .select_related(
-            "expert",
-            "item__specialty",
-            "request__lot__tender__tenderer",
-            "request__lot__tender__agency",
-        )
-        .order_by("position")
-    )
+    rows = sorted(selections, key=lambda selection: selection.position)
+    # What the caller has loaded already (the draw: request, lot, tender, items
+    # and their specialties) is used as it is; only the rest is read, one query
+    # per relation. Re-reading the selections joined to all of it cost the draw
+    # more than composing every message (bench/draw.py).
+    prefetch_related_objects(rows, "expert", "item__specialty", "request__lot__tender")
     messages: list[OutboundMessage] = []
     in_app: list[Notification] = []
     names_by_request: dict[int, list[str]] = {}

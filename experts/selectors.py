@@ -3,26 +3,33 @@
 The first part is the draw's own reading: who the parties of a lot are, and
 which experts of the requested specialties may be drawn (the avoidance rules
 of ER 12, docs/draw.md §2). It runs inside ``experts.services.draw_run`` and
-is written as a handful of set-based queries, never one query per expert:
-the pool is large (benchmarked at 100,000 experts, bench/draw.py) and the
-draw must stay fast while it holds the request's row lock.
+is one set-based query, never one query per expert: the pool is large
+(benchmarked at 100,000 experts, bench/draw.py) and the draw must stay fast
+while it holds the request's row lock.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from django.conf import settings
 from django.db import connection, models
 from django.db.models import Case, Count, Q, QuerySet, Value, When
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
+from accounts.models import Organisation
+from core.errors import DomainError
+from experts import draw_copy
 from experts.models import (
+    DrawItem,
     DrawRequest,
     DrawSelection,
     ExclusionReason,
     Expert,
     ExpertConflict,
+    ExpertSpecialty,
     ExpertStatus,
     ExpertUnavailability,
     Locality,
@@ -48,26 +55,31 @@ AVOIDANCE_ORDER: tuple[str, ...] = (
 _ENGAGED = (SelectionStatus.NOTIFIED, SelectionStatus.CONFIRMED)
 
 
-def lot_party_credit_codes(lot: Lot) -> frozenset[str]:
-    """The credit codes of everyone with a stake in the lot: tenderer, agency and bidders.
+def lot_parties(lot: Lot) -> QuerySet[Organisation]:
+    """Everyone with a stake in the lot: its tenderer, its agency and its bidders.
 
-    The bidding app does not exist yet, so "bidders" are the organisations
-    that obtained the tender documents (a superset of the bidders, which can
-    only exclude more experts). Read directly rather than through
-    ``tendering.selectors``: this is the platform's own avoidance check, not a
-    disclosure to a user, and draws happen only after bidding has closed
-    (EB 21 no longer applies then). The bidding issue switches this one
-    function to the actual bidders.
+    "Bidders" are all the organisations that obtained the tender documents:
+    only they may bid (``bidding.services`` refuses anyone else), so they
+    include every bidder, and taking them all can only exclude more
+    experts — whoever prepared a bid and then withdrew it, or never sent
+    one, still knows the lot. Read directly rather than through
+    ``tendering.selectors``: this is the platform's own avoidance check (and
+    the names no message to an expert may carry), not a disclosure to a
+    user, and draws happen only after bidding has closed (EB 21 no longer
+    applies then). The one definition of the parties: avoidance and the
+    masking of messages both read it.
     """
-    tenderer, agency = (
-        Tender.objects.filter(pk=lot.tender_id)
-        .values_list("tenderer__credit_code", "agency__credit_code")
-        .get()
+    tender = Tender.objects.filter(pk=lot.tender_id)
+    return Organisation.objects.filter(
+        Q(pk__in=tender.values("tenderer_id"))
+        | Q(pk__in=tender.values("agency_id"))
+        | Q(pk__in=DocumentObtain.objects.filter(tender_id=lot.tender_id).values("organisation_id"))
     )
-    obtainers = DocumentObtain.objects.filter(tender_id=lot.tender_id).values_list(
-        "organisation__credit_code", flat=True
-    )
-    return frozenset({tenderer, agency, *obtainers})
+
+
+def lot_party_credit_codes(lot: Lot) -> frozenset[str]:
+    """The credit codes of the lot's parties (``lot_parties``), which avoidance compares: one query."""
+    return frozenset(lot_parties(lot).values_list("credit_code", flat=True))
 
 
 def _month_bounds(moment: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
@@ -82,18 +94,45 @@ def _table(model: type[models.Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
-def _caught_by_other_tables(
-    request: DrawRequest, tender: Tender, parties: list[str], now: dt.datetime
-) -> dict[str, set[int]]:
-    """The ids of the experts caught by each rule that needs another table: one query for all four.
+def _in(values: list[object]) -> str:
+    """``%s, %s, …`` for ``values``; ``NULL`` for none (``x IN (NULL)`` holds for no row)."""
+    return ", ".join(["%s"] * len(values)) or "NULL"
 
-    Each part is driven by an index (credit code, date, the requests of the
-    tenderer or of the month) and returns only the experts its rule catches,
-    a few hundred of a pool of 100,000, never one row per candidate. Plain
-    SQL, one round trip: built through the ORM, the four queries cost the
-    draw more to compile than to run. (As subqueries or a join of the
-    candidate query they are tested once per candidate, and fetching codes
-    instead of ids means another join: both slower on both databases.)
+
+_CANDIDATE_INDEX = "expert_specialty_draw"  # experts.models.ExpertSpecialty.Meta.indexes
+# Between the entries of a specialty: a code never holds a space
+# (pool.CODE_PATTERN), and the count read with each specialty proves it.
+_SEPARATOR = " "
+# Each entry is a one-character tag, then the expert's code: "0" eligible,
+# "1" to "7" excluded by that rule of AVOIDANCE_ORDER.
+_ELIGIBLE = "0"
+_TAGS = {str(rank): ExclusionReason(reason).value for rank, reason in enumerate(AVOIDANCE_ORDER, 1)}
+_TAG_OF = {reason: tag for tag, reason in _TAGS.items()}
+
+
+def _avoidance_sql(
+    request: DrawRequest,
+    tender: Tender,
+    parties: list[str],
+    specialty_ids: list[int],
+    now: dt.datetime,
+) -> tuple[str, list[object]]:
+    """The one query of ``eligible_pool``: (specialty id, count, tagged codes) per requested specialty.
+
+    Every candidate is a specialty row of a requested specialty, read from
+    the one index that holds all the columns used (``ExpertSpecialty``'s
+    copy of the expert's code, status, region and employer: an index-only
+    scan, never the expert table). Its tag is a CASE over the rules in
+    ``AVOIDANCE_ORDER``, so the first rule that applies is the one given;
+    the rules that need other tables are ``IN`` sub-selects that do not
+    depend on the candidate, computed once by either database (a hashed
+    sub-plan on PostgreSQL, a temporary index on SQLite) and then probed,
+    each driven by an index and returning the few hundred experts it
+    catches. Each specialty's entries (tag and code) come back joined into
+    one string: three rows rather than 22,000 (bench/draw.py), which spares
+    the database driver and Python a tuple per candidate. Grouped by the
+    specialty alone, in the index's order: grouping by reason as well made
+    both databases sort every candidate first.
     """
     config = settings.EXPERT_DRAW
     ops = connection.ops
@@ -103,39 +142,35 @@ def _caught_by_other_tables(
         ops.adapt_datetimefield_value(moment) for moment in _month_bounds(request.evaluation_start)
     )
     selections, requests = _table(DrawSelection), _table(DrawRequest)
-    # The reasons are the enumeration's own values: literals, not user input.
-    parts = [
-        f"SELECT '{ExclusionReason.DECLARED_CONFLICT.value}', c.expert_id "
-        f"FROM {_table(ExpertConflict)} c "
-        f"WHERE c.credit_code IN ({', '.join(['%s'] * len(parties)) or 'NULL'})",
-        f"SELECT '{ExclusionReason.UNAVAILABLE.value}', u.expert_id "
-        f"FROM {_table(ExpertUnavailability)} u "
-        f"WHERE u.{quote('start')} <= %s AND u.{quote('end')} >= %s",
-        f"SELECT '{ExclusionReason.MONTHLY_LIMIT.value}', s.expert_id FROM {selections} s "
-        "WHERE s.request_id <> %s AND s.status = %s AND s.request_id IN ("
-        f"SELECT r.id FROM {requests} r "
-        "WHERE r.evaluation_start >= %s AND r.evaluation_start < %s"
-        ") GROUP BY s.expert_id HAVING COUNT(*) >= %s",
+    tag = _TAG_OF
+    # The tags are this module's own one-character literals, not user input.
+    rules: list[str] = [
+        f"WHEN l.employer_credit_code IN ({_in(parties)}) "
+        f"THEN '{tag[ExclusionReason.EMPLOYER_PARTY]}'",
+        f"WHEN l.expert_id IN (SELECT c.expert_id FROM {_table(ExpertConflict)} c "
+        f"WHERE c.credit_code IN ({_in(parties)})) "
+        f"THEN '{tag[ExclusionReason.DECLARED_CONFLICT]}'",
+        f"WHEN l.status <> %s THEN '{tag[ExclusionReason.NOT_ACTIVE]}'",
+        f"WHEN l.expert_id IN (SELECT u.expert_id FROM {_table(ExpertUnavailability)} u "
+        f"WHERE u.{quote('start')} <= %s AND u.{quote('end')} >= %s) "
+        f"THEN '{tag[ExclusionReason.UNAVAILABLE]}'",
     ]
     params: list[object] = [
         *parties,
+        *parties,
+        ExpertStatus.ACTIVE.value,
         evaluation_day,
         evaluation_day,
-        request.pk,
-        SelectionStatus.CONFIRMED.value,
-        month_start,
-        month_end,
-        config["MONTHLY_LIMIT"],
     ]
     if config["RECENT_SAME_TENDERER_DAYS"] > 0:
         since = now - dt.timedelta(days=config["RECENT_SAME_TENDERER_DAYS"])
-        parts.append(
-            f"SELECT '{ExclusionReason.RECENT_SAME_TENDERER.value}', s.expert_id "
-            f"FROM {selections} s "
+        rules.append(
+            f"WHEN l.expert_id IN (SELECT s.expert_id FROM {selections} s "
             "WHERE s.request_id <> %s AND s.status IN (%s, %s) AND s.notified_at >= %s "
             f"AND s.request_id IN (SELECT r.id FROM {requests} r "
-            f"INNER JOIN {_table(Lot)} l ON l.id = r.lot_id "
-            f"INNER JOIN {_table(Tender)} t ON t.id = l.tender_id WHERE t.tenderer_id = %s)"
+            f"INNER JOIN {_table(Lot)} lo ON lo.id = r.lot_id "
+            f"INNER JOIN {_table(Tender)} t ON t.id = lo.tender_id WHERE t.tenderer_id = %s)) "
+            f"THEN '{tag[ExclusionReason.RECENT_SAME_TENDERER]}'"
         )
         params += [
             request.pk,
@@ -143,68 +178,58 @@ def _caught_by_other_tables(
             ops.adapt_datetimefield_value(since),
             tender.tenderer_id,
         ]
-    caught: dict[str, set[int]] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(" UNION ALL ".join(parts), params)
-        for reason, expert_id in cursor.fetchall():
-            caught.setdefault(reason, set()).add(expert_id)
-    return caught
-
-
-_CANDIDATE_INDEX = "expert_draw_candidate"  # experts.models.Expert.Meta.indexes
-
-
-def _candidate_rows(
-    specialty_ids: list[int], parties: list[str], locality: str, region: str
-) -> list[tuple[int, int, str, str | None]]:
-    """(specialty id, expert id, expert code, reason or None) for every candidate, in one query.
-
-    The reason is a CASE over the rules on the expert's own record —
-    employer (1), status (3), region (7) — in ``AVOIDANCE_ORDER``. Written as
-    SQL rather than through the ORM: the query returns one row per candidate
-    (about 22,000 in bench/draw.py) and the ORM's row machinery cost more
-    than the query itself. Its indexes (specialty → expert, and the expert's
-    key with the columns read here) are in migration 0004.
-    """
-    rules: list[str] = []
-    params: list[object] = []
-    if parties:
-        rules.append(f"WHEN e.employer_credit_code IN ({', '.join(['%s'] * len(parties))}) THEN %s")
-        params += [*parties, ExclusionReason.EMPLOYER_PARTY.value]
-    rules.append("WHEN e.status <> %s THEN %s")
-    params += [ExpertStatus.ACTIVE.value, ExclusionReason.NOT_ACTIVE.value]
-    if locality == Locality.LOCAL:
-        rules.append("WHEN e.region <> %s THEN %s")
-        params += [region, ExclusionReason.LOCALITY.value]
-    elif locality == Locality.REMOTE:
-        rules.append("WHEN e.region = %s THEN %s")
-        params += [region, ExclusionReason.LOCALITY.value]
-    # SQLite's planner, without statistics, reads the table row by its key
-    # rather than the covering index: name the index (PostgreSQL hash-joins).
-    hint = f" INDEXED BY {_CANDIDATE_INDEX}" if connection.vendor == "sqlite" else ""
-    sql = (
-        f"SELECT l.specialty_id, l.expert_id, e.code, CASE {' '.join(rules)} ELSE NULL END "
-        f"FROM {_table(Expert.specialties.through)} l "
-        f"INNER JOIN {_table(Expert)} e{hint} ON e.id = l.expert_id "
-        f"WHERE l.specialty_id IN ({', '.join(['%s'] * len(specialty_ids))})"
+    rules.append(
+        f"WHEN l.expert_id IN (SELECT s.expert_id FROM {selections} s "
+        "WHERE s.request_id <> %s AND s.status = %s AND s.request_id IN ("
+        f"SELECT r.id FROM {requests} r WHERE r.evaluation_start >= %s AND r.evaluation_start < %s"
+        ") GROUP BY s.expert_id HAVING COUNT(*) >= %s) "
+        f"THEN '{tag[ExclusionReason.MONTHLY_LIMIT]}'"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *specialty_ids])
-        return cursor.fetchall()
+    params += [
+        request.pk,
+        SelectionStatus.CONFIRMED.value,
+        month_start,
+        month_end,
+        config["MONTHLY_LIMIT"],
+    ]
+    if request.locality == Locality.LOCAL:
+        rules.append(f"WHEN l.region <> %s THEN '{tag[ExclusionReason.LOCALITY]}'")
+        params.append(tender.region)
+    elif request.locality == Locality.REMOTE:
+        rules.append(f"WHEN l.region = %s THEN '{tag[ExclusionReason.LOCALITY]}'")
+        params.append(tender.region)
+    entry = f"(CASE {' '.join(rules)} ELSE '{_ELIGIBLE}' END) || l.code"
+    # SQLite's planner, without statistics, may take the narrower specialty
+    # index and read each row by key: name the covering one.
+    hint = f" INDEXED BY {_CANDIDATE_INDEX}" if connection.vendor == "sqlite" else ""
+    joined = (
+        f"group_concat({entry}, '{_SEPARATOR}')"
+        if connection.vendor == "sqlite"
+        else f"string_agg({entry}, '{_SEPARATOR}')"
+    )
+    sql = (
+        f"SELECT l.specialty_id, COUNT(*), {joined} "
+        f"FROM {_table(ExpertSpecialty)} l{hint} "
+        f"WHERE l.specialty_id IN ({_in(specialty_ids)}) GROUP BY l.specialty_id"
+    )
+    return sql, [*params, *specialty_ids]
 
 
-# The rules answered by ``_caught_by_other_tables``, in AVOIDANCE_ORDER, and every rule's rank.
-_SET_RULES: tuple[ExclusionReason, ...] = (
-    ExclusionReason.DECLARED_CONFLICT,
-    ExclusionReason.UNAVAILABLE,
-    ExclusionReason.RECENT_SAME_TENDERER,
-    ExclusionReason.MONTHLY_LIMIT,
-)
-_RANK = {reason.value: rank for rank, reason in enumerate(AVOIDANCE_ORDER)}
+def require_draw_copy() -> None:
+    """Refuse to draw unless the database keeps the candidates' copy in step (``experts.draw_copy``)."""
+    if not draw_copy.installed(connection):
+        raise DomainError(
+            "draw.pool_copy_missing",
+            _("专家库的抽取数据未就绪（需要执行数据库迁移），暂时无法抽取，请联系平台管理员。"),
+            status=503,
+        )
 
 
 def eligible_pool(
-    request: DrawRequest, *, now: dt.datetime | None = None
+    request: DrawRequest,
+    *,
+    now: dt.datetime | None = None,
+    items: Sequence[DrawItem] | None = None,
 ) -> tuple[dict[str, list[str]], dict[str, str]]:
     """The experts who may be drawn for ``request``, and why every other candidate may not.
 
@@ -216,39 +241,41 @@ def eligible_pool(
     - the exclusions: ``{expert code: reason}``, one reason per candidate
       that was left out, the first of ``AVOIDANCE_ORDER`` that applies.
 
-    Set-based, two queries: the rules on the expert's own record are a CASE
-    in the one that reads the candidates (``_candidate_rows``); the rules
-    that need other tables return the ids they catch in the other
-    (``_caught_by_other_tables``). Nothing is read per expert. ``now``
-    anchors the "recently drawn for the same tenderer" window (default: the
-    server clock).
+    One query answers every rule (``_avoidance_sql``), after a check that
+    the copy it reads is kept (``require_draw_copy``, ``DomainError``
+    ``draw.pool_copy_missing`` otherwise). ``now`` anchors the "recently
+    drawn for the same tenderer" window (default: the server clock);
+    ``items``, the request's items with their specialties, spares reading
+    them again when the caller has them.
     """
     now = now or timezone.now()
+    require_draw_copy()
     tender = request.lot.tender
     parties = sorted(lot_party_credit_codes(request.lot))
-    specialty_codes = dict(request.items.values_list("specialty_id", "specialty__code"))
-    caught = _caught_by_other_tables(request, tender, parties, now)
-    # An expert caught by several of these rules: the first in AVOIDANCE_ORDER is kept.
-    by_rule: dict[int, str] = {}
-    for reason in reversed(_SET_RULES):
-        by_rule.update(dict.fromkeys(caught.get(reason, ()), reason.value))
-    candidates = _candidate_rows(sorted(specialty_codes), parties, request.locality, tender.region)
+    if items is None:
+        items = list(request.items.select_related("specialty"))
+    specialty_codes = {item.specialty_id: item.specialty.code for item in items}
+    sql, params = _avoidance_sql(request, tender, parties, sorted(specialty_codes), now)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
 
-    lists: dict[int, list[str]] = {specialty_id: [] for specialty_id in specialty_codes}
+    pool: dict[str, list[str]] = {code: [] for code in specialty_codes.values()}
     exclusions: dict[str, str] = {}
-    rule_of = by_rule.get
-    for specialty_id, expert_id, code, own in candidates:
-        rule = rule_of(expert_id)
-        if rule is not None and (own is None or _RANK[rule] < _RANK[own]):
-            exclusions[code] = rule
-        elif own is not None:
-            exclusions[code] = own
-        else:
-            lists[specialty_id].append(code)
-    pool: dict[str, list[str]] = {}
-    for specialty_id, codes in lists.items():
-        codes.sort()
-        pool[specialty_codes[specialty_id]] = codes
+    for specialty_id, count, joined in rows:
+        entries = joined.split(_SEPARATOR)
+        if len(entries) != count:
+            raise RuntimeError(
+                f"draw {request.pk}: an expert code of specialty {specialty_id} holds a space"
+            )
+        # The scan reads the index in code order: sorting is a pass over a sorted list.
+        eligible = sorted(entry[1:] for entry in entries if entry[0] == _ELIGIBLE)
+        pool[specialty_codes[specialty_id]] = eligible
+        if len(eligible) < count:
+            # The rules do not depend on the specialty: an expert has one reason.
+            exclusions.update(
+                (entry[1:], _TAGS[entry[0]]) for entry in entries if entry[0] != _ELIGIBLE
+            )
     return pool, exclusions
 
 
@@ -261,12 +288,10 @@ def eligible_pool(
 from dataclasses import dataclass as _dataclass  # noqa: E402
 
 from django.db.models import IntegerField, Prefetch  # noqa: E402
-from django.utils.translation import gettext_lazy as _  # noqa: E402
 
 from accounts.models import Role, User  # noqa: E402
 from core.errors import NotFound, NotPermitted  # noqa: E402
 from experts.models import (  # noqa: E402
-    DrawItem,
     DrawPool,
     DrawStatus,
     OutboundMessage,

@@ -439,7 +439,7 @@ def draw_run(*, actor: User, request: DrawRequest, supervisor_number: str) -> Dr
         _require_evaluation_ahead(lot, request.evaluation_start, now)
         items = list(request.items.select_related("specialty").order_by("specialty__code"))
 
-        pool, exclusions = eligible_pool(request, now=now)
+        pool, exclusions = eligible_pool(request, now=now, items=items)
         canonical, frozen_hash = draw.freeze(pool)
         _record_pool(request, canonical, exclusions)
         chain_head = chain_head_for_update()
@@ -474,7 +474,19 @@ def draw_run(*, actor: User, request: DrawRequest, supervisor_number: str) -> Dr
             request.status = DrawStatus.NOTIFYING
             members = _create_initial_selections(request, items, drawing.picks, now)
             request.picks_made = len(drawing.picks)
-        request.save()
+        request.save(
+            update_fields=[
+                "pool_hash",
+                "chain_head",
+                "supervisor_number",
+                "seed",
+                "drawn_by",
+                "drawn_at",
+                "status",
+                "status_changed_at",
+                "picks_made",
+            ]
+        )
         record(
             "experts.draw.run",
             actor=actor,

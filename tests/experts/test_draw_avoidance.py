@@ -565,3 +565,15 @@ def test_the_windows_include_their_first_moment_and_exclude_the_next(
         month_edges.code: ExclusionReason.MONTHLY_LIMIT,
     }
     assert pool == {"A0101": sorted([ninety_days_and_a_minute.code, outside_month.code])}
+
+
+def test_a_code_that_breaks_the_query_format_stops_the_draw_rather_than_misreading_the_pool(
+    closed_lot, people, building, sent
+):
+    # The pool's services never store such a code (pool.CODE_PATTERN); a write that bypassed them might.
+    make_expert_rows([{"specialties": [building], "code": "E 0000001"}])
+    make_experts(5, [building])
+    request = approved_request(people, closed_lot, [(building, 5, 0)])
+
+    with pytest.raises(RuntimeError, match="holds a space"):
+        selectors.eligible_pool(request)
