@@ -375,6 +375,17 @@ class DrawSelection(models.Model):
     def __str__(self) -> str:
         return f"#{self.position} {self.expert}"
 
+    @property
+    def response_channel_label(self) -> str:
+        """How the expert answered, in words (``experts.responses`` records the code)."""
+        labels = {
+            "link": _("签名链接"),
+            "sms": _("短信回复"),
+            "voice": _("语音按键"),
+            "timeout": _("超时视为拒绝"),
+        }
+        return str(labels.get(self.response_channel, self.response_channel))
+
 
 class Channel(models.TextChoices):
     EMAIL = "email", _("电子邮件")

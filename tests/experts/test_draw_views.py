@@ -441,3 +441,11 @@ def test_the_answer_page_needs_no_sign_in_and_names_no_party(drawn, client, orgs
         drawn.lot.tender.title,
     ):
         assert name not in page.content.decode()
+
+
+def test_the_watch_page_says_how_each_expert_answered_in_words():
+    from experts.models import DrawSelection
+
+    selection = DrawSelection(response_channel="timeout")
+    assert selection.response_channel_label == "超时视为拒绝"
+    assert DrawSelection(response_channel="link").response_channel_label == "签名链接"
