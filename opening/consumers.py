@@ -115,7 +115,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             "lot": self.lot_id,
             "you": {
                 "user": self.user.pk,
-                "name": self.user.get_full_name() or self.user.get_username(),
+                "name": self.user.display_name,
                 "organisation": organisation.pk if organisation else None,
                 "organisation_name": organisation.name if organisation else "",
                 "role": seat.role,

@@ -37,7 +37,7 @@ class BuiltRecord:
 def _name(user: User | None) -> str:
     if user is None:
         return ""
-    return user.get_full_name() or user.get_username()
+    return user.display_name
 
 
 def _bids(room: Room) -> list[dict[str, Any]]:

@@ -156,6 +156,19 @@ def lots_with_published_record(*, lot_ids: list[int]) -> set[int]:
     )
 
 
+def is_custodian(*, user: User, lot: Lot) -> bool:
+    """Whether ``user`` acts for one of the custodians of the lot's opening key (the room links to the custody page)."""
+    from opening.models import Custodian
+    from opening.selectors import acts_for_custodian
+
+    custodian = (
+        Custodian.objects.filter(opening_key__lot=lot, organisation_id=user.organisation_id)
+        .select_related("organisation")
+        .first()
+    )
+    return custodian is not None and acts_for_custodian(user, custodian.organisation)
+
+
 def signed_in(*, room: Room, user: User) -> bool:
     return Attendance.objects.filter(room=room, user=user).exists()
 

@@ -45,6 +45,7 @@ from opening.models import (
     BidCause,
     BidOutcome,
     Objection,
+    OpeningKey,
     ParticipantRole,
     Pause,
     Room,
@@ -237,7 +238,7 @@ def room_sign_in(*, actor: User, lot: Lot) -> Attendance:
         data = {
             "organisation": seat.organisation.pk if seat.organisation else None,
             "organisation_name": _org_name(seat),
-            "user_name": actor.get_full_name() or actor.get_username(),
+            "user_name": actor.display_name,
             "role": seat.role,
         }
         if seat.is_bidder and now < room.lot.bid_deadline:
@@ -272,7 +273,7 @@ def room_chat(*, actor: User, lot: Lot, text: object) -> RoomEvent:
             room,
             "chat",
             {
-                "user_name": actor.get_full_name() or actor.get_username(),
+                "user_name": actor.display_name,
                 "organisation_name": _org_name(seat),
                 "role": seat.role,
                 "text": body,
@@ -307,11 +308,12 @@ def room_open(*, lot: Lot, now: dt.datetime | None = None) -> Room:
         .select_related("organisation")
         .order_by("received_at", "id")
     )
-    signed_in = dict(
-        Attendance.objects.filter(room=room, role=ParticipantRole.BIDDER).values_list(
-            "organisation_id", "signed_in_at"
-        )
+    bidder_attendance = list(
+        Attendance.objects.filter(room=room, role=ParticipantRole.BIDDER)
+        .select_related("user", "organisation")
+        .order_by("signed_in_at")
     )
+    signed_in = {attendance.organisation_id for attendance in bidder_attendance}
     room.opened_at = now
     if len(bids) < room.lot.min_bidders:
         reason = _("投标人少于%(minimum)s个（%(count)s个），不得开标，本标段流标。") % {
@@ -355,6 +357,17 @@ def room_open(*, lot: Lot, now: dt.datetime | None = None) -> Room:
             "count": len(bids),
             "min_bidders": room.lot.min_bidders,
             "decryption_deadline": room.decryption_deadline,
+            # The bidders' sign-ins held back until the deadline (EB 21), now announced.
+            "attendance": [
+                {
+                    "organisation": attendance.organisation_id,
+                    "organisation_name": attendance.organisation.name if attendance.organisation else "",
+                    "user_name": attendance.user.display_name,
+                    "role": attendance.role,
+                    "at": attendance.signed_in_at,
+                }
+                for attendance in bidder_attendance
+            ],
         },
         actor=None,
     )
@@ -634,6 +647,14 @@ def room_open_with_custody(*, actor: User, lot: Lot, bid_id: object) -> Bid:
             raise DomainError(
                 "room.not_awaiting_custodians", _("这份投标文件不在等待保管单位解密。"), status=409
             )
+        key = OpeningKey.objects.filter(lot_id=room.lot_id).first()
+        if key is None or not key.is_rebuilt:
+            # Refused before anything is tried: nothing failed, so the room hears nothing.
+            raise DomainError(
+                "opening.not_rebuilt",
+                _("保管单位提交的份额尚不足以重建开标私钥，请等待。"),
+                status=409,
+            )
 
     entry = _start_decrypting(lot, {"bid_id": _bid_pk(bid_id)}, check)
     try:
@@ -852,7 +873,7 @@ def room_object(*, actor: User, lot: Lot, text: object) -> Objection:
                 "id": objection.pk,
                 "organisation": seat.organisation.pk,
                 "organisation_name": seat.organisation.name,
-                "user_name": actor.get_full_name() or actor.get_username(),
+                "user_name": actor.display_name,
                 "text": body,
             },
             actor=actor,
@@ -884,7 +905,7 @@ def room_answer(*, actor: User, lot: Lot, objection_id: object, text: object) ->
         _emit(
             room,
             "answered",
-            {"id": objection.pk, "text": body, "user_name": actor.get_full_name() or actor.get_username()},
+            {"id": objection.pk, "text": body, "user_name": actor.display_name},
             actor=actor,
         )
         return objection
@@ -912,7 +933,7 @@ def room_pause(*, actor: User, lot: Lot, reason: object) -> Pause:
         pause = Pause.objects.create(room=room, paused_at=now, paused_by=actor, reason=why)
         room.paused_at = now
         room.save(update_fields=["paused_at"])
-        _emit(room, "paused", {"reason": why, "user_name": actor.get_full_name() or actor.get_username()}, actor=actor)
+        _emit(room, "paused", {"reason": why, "user_name": actor.display_name}, actor=actor)
         return pause
 
 
@@ -945,7 +966,7 @@ def room_unpause(*, actor: User, lot: Lot, reason: object) -> Pause:
         _emit(
             room,
             "unpaused",
-            {"reason": why, "user_name": actor.get_full_name() or actor.get_username(), "deadline": deadline},
+            {"reason": why, "user_name": actor.display_name, "deadline": deadline},
             actor=actor,
         )
         if deadline is not None:

@@ -295,6 +295,7 @@ def room(request: HttpRequest, lot_id: int) -> HttpResponse:
             "role_label": ParticipantRole(seat.role).label,
             "bid_fields": lot.bid_fields or [],
             "causes": BidCause.choices,
+            "is_custodian": room_selectors.is_custodian(user=_user(request), lot=lot),
             "page_data": _page_data(request, seat),
         },
     )

@@ -80,6 +80,17 @@ export class RoomSocket {
   }
 
   start() {
+    // Back online: reconnect now instead of at the end of the current backoff step.
+    if (!this.onlineListener) {
+      this.onlineListener = () => {
+        if (!this.stopped && !this.socket) {
+          clearTimeout(this.reconnectTimer);
+          this.attempt = 0;
+          this._connect();
+        }
+      };
+      window.addEventListener("online", this.onlineListener);
+    }
     this.stopped = false;
     this._connect();
   }

@@ -142,6 +142,17 @@ const HANDLERS = {
     const signedBefore = new Set(
       draft.participants.filter((p) => p.role === "bidder").map((p) => String(p.organisation)),
     );
+    for (const entry of data.attendance || []) {
+      if (signedBefore.has(String(entry.organisation))) continue;
+      draft.participants.push({
+        organisation: entry.organisation ?? null,
+        organisationName: String(entry.organisation_name || ""),
+        userName: String(entry.user_name || ""),
+        role: String(entry.role || "bidder"),
+        user: null,
+        at: entry.at || null,
+      });
+    }
     draft.bidOfOrganisation = { ...draft.bidOfOrganisation };
     for (const entry of data.bidders || []) {
       const row = openedRow(entry);

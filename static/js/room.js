@@ -994,8 +994,10 @@ function renderHost() {
     },
     (line, row) => setText(line.querySelector(".room-settle-name"), row.organisationName),
   );
+  // Only once the custodians' shares have rebuilt the key: before that the attempt cannot succeed.
+  const rebuilt = Boolean(state.custody && state.custody.rebuilt);
   for (const button of $("host-custody").querySelectorAll("button")) {
-    enable(button, running && settling && !button.dataset.busy);
+    enable(button, running && settling && rebuilt && !button.dataset.busy);
   }
 
   // Reading.

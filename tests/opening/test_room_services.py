@@ -150,6 +150,8 @@ def test_the_custodians_open_a_bid_its_bidder_could_not(ceremony, keysets):
     with pytest.raises(DomainError) as not_yet:
         room_services.room_open_with_custody(actor=alice, lot=ceremony.lot, bid_id=ceremony.bids["dave"].pk)
     assert not_yet.value.code == "opening.not_rebuilt"
+    # Refused before anything was tried: the room is not told of a failure that did not happen.
+    assert "decryption_failed" not in kinds(ceremony.room())
 
     for name in ("alice", "sam"):
         custodian = Custodian.objects.get(
