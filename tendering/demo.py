@@ -1,29 +1,46 @@
 """Demo data for ``manage.py seed_demo``: a small trading centre with tenders in every state.
 
 Everything is built through the services (``accounts.services``,
-``tendering.services``), so the audit chain records all of it and verifies.
-Tenders that are shown in a past state (bidding closed, failed, awarded) get
-there honestly: they are published with deadlines a few seconds ahead, the
-seeder waits for the server clock to pass them, and the same sweep the task
-worker runs (``lots_advance_due``) closes bidding and starts the opening.
+``tendering.services``, ``bidding.services``, ``opening.room_services``), so
+the audit chain records all of it and verifies. Tenders that are shown in a
+past state (bidding closed, failed, awarded) get there honestly: they are
+published with deadlines a few seconds ahead, the demo bidders seal and
+upload real bids before those deadlines, the seeder waits for the server clock
+to pass them, and the same sweep the task worker runs (``lots_advance_due``)
+closes bidding and opens each room. A lot with too few bids fails there by
+itself (TR 44); the others go through their whole ceremony — sign-in,
+decryption by each bidder with its own key, the price reading, confirmations
+signed with the bidders' signing keys, the signed opening record — before
+evaluation and award.
+
+One more tender, published last, opens a few minutes after seeding
+(``ceremony_minutes``) with three sealed bids: a new user signs in as its host,
+a bidder or the supervisor and takes part in a live ceremony (docs/demo.md).
 
 Seeding is idempotent: the trading centre's unified social credit code marks
 a database that already holds the demo, and a second run creates nothing.
 
-Every agency, tenderer and the supervising authority registers a key set
-(they keep the shares of the opening keys, docs/opening-keys.md), made here
-as a browser would make it; the private keys are written, once the seeding
-has committed, to key backup files under ``var/demo-keys/`` encrypted with
-``DEMO_KEY_PASSPHRASE``, so that a demo user can restore them on the key page
-and act as a custodian at an opening.
+Every organisation that keeps opening-key shares (agencies, tenderers, the
+supervising authority) or seals bids (the bidders) registers a key set, made
+here as a browser would make it; the private keys are written, once the
+seeding has committed, to key backup files under ``var/demo-keys/`` encrypted
+with ``DEMO_KEY_PASSPHRASE``, so that a demo user can restore them on the key
+page and decrypt a bid or hand in a custodian share. Backups already in that
+directory are reused rather than replaced, so a browser that restored them
+keeps working after the database is seeded again.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import os
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -32,29 +49,48 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.test.utils import override_settings
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.credit_code import make as make_credit_code
-from accounts.models import Organisation, OrganisationKind, Role, User
+from accounts.models import (
+    Organisation,
+    OrganisationKey,
+    OrganisationKeyStatus,
+    OrganisationKind,
+    Role,
+    User,
+)
 from accounts.services import organisation_create, organisation_key_register, user_create
+from bidding import services as bidding
+from bidding.models import Bid, BidStatus
+from bidding.sealing import format as sealing_format
 from bidding.sealing import keys as sealing_keys
+from bidding.sealing.errors import SealingError
+from bidding.sealing.manifest import FileEntry
+from core.errors import DomainError
 from core.pdf import register_cjk_font
 from experts import pool as expert_pool
 from experts.id_number import make as make_id_number
 from experts.pool import ExpertInput
 from opening import crypto as opening_crypto
+from opening import room_services
+from opening.models import Room, RoomStage
+from opening.selectors import opening_public_key
 from tendering import services as tendering
-from tendering.models import Category, EvaluationMethod, Lot, Tender
+from tendering.models import Category, EvaluationMethod, Lot, LotStatus, Tender
 
 DEMO_PASSWORD = "Sunbid@2026"
 # The passphrase of the demo organisations' key backups (var/demo-keys/, docs/opening-keys.md).
 DEMO_KEY_PASSPHRASE = "Sunbid-demo-keys-2026"
-# The roles whose organisations hold keys in the demo: the custodians of opening keys.
-KEY_HOLDER_ROLES = (Role.AGENT, Role.TENDERER_REP, Role.SUPERVISOR)
+# The roles whose organisations hold keys in the demo: the custodians of opening keys, and the bidders.
+KEY_HOLDER_ROLES = (Role.AGENT, Role.TENDERER_REP, Role.SUPERVISOR, Role.BIDDER)
 # The trading centre's code marks a database that already holds the demo.
 MARKER_CREDIT_CODE = make_credit_code("12330100470251001")
 DEFAULT_EXPERTS = 240
@@ -62,8 +98,16 @@ DEFAULT_EXPERTS = 240
 # password (as in production, where experts answer a draw through signed
 # links): hashing ~0.4 s per account would make seeding take minutes.
 DEMO_EXPERT_LOGINS = 3
-DEFAULT_CLOSING_DELAY = 3.0
+# Seconds between publishing the past-state tenders and their deadlines: long enough for
+# the demo bidders to seal and upload their bids on a slow machine, and spent building the
+# expert pool meanwhile, so it rarely lengthens seeding.
+DEFAULT_CLOSING_DELAY = 10.0
 MIN_CLOSING_DELAY = 0.5
+# The live ceremony lot opens this many minutes after seeding (rounded up to the minute).
+DEFAULT_CEREMONY_MINUTES = 5
+MIN_CEREMONY_MINUTES = 1
+# RSA-3072 keys are made this many at a time, beside the seeding (OpenSSL releases the GIL).
+_KEY_THREADS = max(1, min(4, os.cpu_count() or 1))
 _NAME_SEED = 2026
 _EMAIL_DOMAIN = "demo.example.com"
 
@@ -358,6 +402,34 @@ def expert_profiles(people: list[UserSpec]) -> list[ExpertProfile]:
 
 
 @dataclass(frozen=True)
+class BidSpec:
+    """A demo bidder's sealed bid: who seals it, and the summary the opening reads out."""
+
+    bidder: str  # the username of the bidder user who seals and uploads it
+    price: str
+    duration_days: int
+    quality: str = "合格"
+    fields: tuple[tuple[str, str], ...] = ()  # (key of the lot's bid field, value)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "price": self.price,
+            "duration_days": self.duration_days,
+            "quality": self.quality,
+            "fields": dict(self.fields),
+        }
+
+
+@dataclass(frozen=True)
+class Objection:
+    """An objection raised in a past lot's room by a bidder, and the host's answer (TR 44, EB 39)."""
+
+    bidder: str
+    text: str
+    answer: str
+
+
+@dataclass(frozen=True)
 class LotSpec:
     name: str
     estimated: str
@@ -368,6 +440,11 @@ class LotSpec:
     winner: str | None = None
     # Extra items of the sealed bid summary: (key, label, required).
     bid_fields: tuple[tuple[str, str, bool], ...] = ()
+    # The sealed bids of a lot published with deadlines seconds ahead (the past-state
+    # tenders) or of the live ceremony lot; the open tenders have none yet.
+    bids: tuple[BidSpec, ...] = ()
+    objection: Objection | None = None
+    decryption_minutes: int = 30
 
     @property
     def estimated_price(self) -> Decimal:
@@ -479,7 +556,9 @@ TENDERS: tuple[TenderSpec, ...] = (
         Category.GOVERNMENT,
         "采购学生宿舍上床下桌组合床720套、储物柜720组及配套桌椅，含运输、安装及三年质保。",
         _SUPPLIER, "财政资金", "苏州市教育局",
-        (LotSpec("学生宿舍家具", "1280000.00", "1250000.00", "25000.00", EvaluationMethod.LOWEST_PRICE),),
+        (LotSpec("学生宿舍家具", "1280000.00", "1250000.00", "25000.00", EvaluationMethod.LOWEST_PRICE,
+                 bids=(BidSpec("bidder7", "1186400.00", 60), BidSpec("bidder5", "1219000.00", 75),
+                       BidSpec("bidder2", "1232800.00", 70))),),
         obtainers=("bidder7", "bidder5", "bidder2"),
     ),
     TenderSpec(
@@ -488,7 +567,9 @@ TENDERS: tuple[TenderSpec, ...] = (
         Category.GOVERNMENT,
         "集团总部办公楼（建筑面积约2.1万平方米）的保洁、秩序维护、设施设备运行维护及会务服务，服务期三年。",
         _SUPPLIER + "须具有有效的物业服务企业相关管理体系认证。", "企业自筹资金", "合肥供水集团有限公司董事会",
-        (LotSpec("办公楼物业管理服务", "1960000.00", "1920000.00", "39000.00"),),
+        # Two bids for a minimum of three: the lot fails at its opening (TR 44).
+        (LotSpec("办公楼物业管理服务", "1960000.00", "1920000.00", "39000.00",
+                 bids=(BidSpec("bidder8", "1868000.00", 1095), BidSpec("bidder3", "1897500.00", 1095))),),
         obtainers=("bidder8", "bidder3"),
     ),
     TenderSpec(
@@ -498,7 +579,15 @@ TENDERS: tuple[TenderSpec, ...] = (
         "采购高端彩色多普勒超声诊断仪2台（含心脏、腹部、浅表及血管探头），含安装调试、培训及三年保修。",
         _MEDICAL, "财政资金", "杭州市卫生健康委员会",
         (LotSpec("彩色多普勒超声诊断仪", "2900000.00", "2860000.00", "58000.00", EvaluationMethod.COMPREHENSIVE,
-                 award="2712800.00", winner="bidder4"),),
+                 award="2712800.00", winner="bidder4",
+                 bids=(BidSpec("bidder4", "2712800.00", 45), BidSpec("bidder5", "2785000.00", 60),
+                       BidSpec("bidder1", "2836600.00", 50)),
+                 objection=Objection(
+                     "bidder1",
+                     "唱标中浙江恒达医疗器械有限公司的供货期为45日历天，请主持人核实该供货期是否满足招标文件对进口设备报关时间的要求。",
+                     "开标环节仅公布投标文件载明的内容，不对其实质性响应作出判断；供货期是否满足招标文件要求由评标委员会评审认定。"
+                     "贵单位的异议已记入开标记录。",
+                 )),),
         obtainers=("bidder4", "bidder5", "bidder1"),
     ),
     TenderSpec(
@@ -509,9 +598,13 @@ TENDERS: tuple[TenderSpec, ...] = (
         _MUNICIPAL, "企业自筹资金", "合肥市发展和改革委员会",
         (
             LotSpec("一标段：土建施工", "18500000.00", "18200000.00", "360000.00", EvaluationMethod.COMPREHENSIVE,
-                    award="17356420.00", winner="bidder1"),
+                    award="17356420.00", winner="bidder1",
+                    bids=(BidSpec("bidder1", "17356420.00", 300), BidSpec("bidder3", "17528000.00", 320),
+                          BidSpec("bidder2", "17890350.00", 290))),
             LotSpec("二标段：工艺设备采购及安装", "7400000.00", "7300000.00", "140000.00",
-                    EvaluationMethod.LOWEST_PRICE, award="6985000.00", winner="bidder6"),
+                    EvaluationMethod.LOWEST_PRICE, award="6985000.00", winner="bidder6",
+                    bids=(BidSpec("bidder6", "6985000.00", 180), BidSpec("bidder3", "7126500.00", 200),
+                          BidSpec("bidder2", "7188000.00", 180))),
         ),
         obtainers=("bidder1", "bidder3", "bidder6", "bidder2"),
     ),
@@ -526,9 +619,31 @@ TENDERS: tuple[TenderSpec, ...] = (
     ),
 )
 
+# The live ceremony: published last, it opens ``ceremony_minutes`` after seeding, with three
+# sealed bids (one above the maximum price, flagged at the reading, TR 51(5)).
+CEREMONY = TenderSpec(
+    "ceremony", "agent1", "hospital",
+    "杭州市第一人民医院住院楼屋面防水及外立面修缮工程施工招标公告", "杭州市第一人民医院住院楼屋面防水及外立面修缮工程",
+    Category.CONSTRUCTION,
+    "住院楼（地上16层）屋面防水层翻新约4200平方米，外立面石材及涂料修缮约1.8万平方米，含脚手架搭拆及建筑垃圾清运，"
+    "计划工期150日历天。本项目采用不见面开标，投标截止时间即开标时间。",
+    _BUILDING, "财政资金", "杭州市卫生健康委员会",
+    (LotSpec("住院楼屋面防水及外立面修缮工程施工", "5860000.00", "5760000.00", "110000.00",
+             decryption_minutes=15,
+             bid_fields=(("project_manager", "拟派项目经理", True), ("warranty_years", "防水工程质量保修期（年）", True)),
+             bids=(
+                 BidSpec("bidder1", "5563000.00", 140, fields=(("project_manager", "吴建华"), ("warranty_years", "10"))),
+                 BidSpec("bidder2", "5812500.00", 150, fields=(("project_manager", "郑凯"), ("warranty_years", "8"))),
+                 BidSpec("bidder3", "5618800.00", 145, fields=(("project_manager", "冯涛"), ("warranty_years", "10"))),
+             )),),
+    obtainers=("bidder1", "bidder2", "bidder3"),
+)
+# Who the README and the seed command name for the ceremony.
+CEREMONY_SUPERVISOR = "supervisor"
+CEREMONY_TENDERER = "tenderer1"
+
 _CLOSING_BATCH = ("dormitory", "property", "ultrasound", "waterworks")
 _OPENS_LATER = ("dormitory",)  # stays "bidding closed": its opening is two days away
-_FAILED_REASON = "投标人不足3家"
 _CANCEL_REASON = "因采购需求发生重大变化，经招标人研究决定终止本次招标，后续将重新组织招标。"
 
 
@@ -543,11 +658,42 @@ class Login:
 
 
 @dataclass(frozen=True)
+class CeremonySeat:
+    """Who to sign in as for the live ceremony: a demo login and its part in the room."""
+
+    username: str
+    part: str  # the room's participant role: host, supervisor, tenderer, bidder
+    organisation: str
+    key_file: Path | None = None  # a bidder's key backup, to restore on the key page
+
+
+@dataclass(frozen=True)
+class CeremonyInfo:
+    """The live ceremony lot of the demo, as the seed command prints it."""
+
+    lot_id: int
+    tender_code: str
+    lot_name: str
+    opening_time: dt.datetime
+    status: str
+    status_label: str
+    room_path: str
+    seats: tuple[CeremonySeat, ...]
+    keys_dir: Path
+
+    @property
+    def upcoming(self) -> bool:
+        """Still ahead: bidding open and the opening time not reached."""
+        return self.status == LotStatus.PUBLISHED and timezone.now() < self.opening_time
+
+
+@dataclass(frozen=True)
 class SeedResult:
     created: bool
     logins: tuple[Login, ...]
     expert_count: int
     expert_range: str
+    ceremony: CeremonyInfo | None = None
 
 
 def logins(expert_count: int = DEFAULT_EXPERTS) -> SeedResult:
@@ -569,8 +715,69 @@ def demo_keys_dir() -> Path:
     return Path(settings.VAR_DIR) / "demo-keys"
 
 
+def backup_filename(credit_code: str, encryption_fingerprint: str) -> str:
+    """The name of a demo organisation's key backup under ``demo_keys_dir()``."""
+    return f"sunbid-keys-{credit_code}-{encryption_fingerprint[:8]}-demo.json"
+
+
 def is_seeded() -> bool:
     return Organisation.objects.filter(credit_code=MARKER_CREDIT_CODE).exists()
+
+
+def ceremony_lot() -> Lot | None:
+    """The live ceremony's lot in a seeded database (None before seeding)."""
+    return (
+        Lot.objects.select_related("tender", "tender__agency")
+        .filter(tender__title=CEREMONY.title)
+        .order_by("-opening_time")
+        .first()
+    )
+
+
+def ceremony_info() -> CeremonyInfo | None:
+    """The live ceremony lot and who takes part in it, with each bidder's key backup file."""
+    lot = ceremony_lot()
+    if lot is None:
+        return None
+    users = {
+        user.username: user
+        for user in User.objects.select_related("organisation").filter(
+            username__in=[CEREMONY.agent, CEREMONY_SUPERVISOR, CEREMONY_TENDERER]
+            + [bid.bidder for bid in CEREMONY.lots[0].bids]
+        )
+    }
+    active = {
+        key.organisation_id: key
+        for key in OrganisationKey.objects.filter(
+            organisation__in=[user.organisation_id for user in users.values()], status=OrganisationKeyStatus.ACTIVE
+        )
+    }
+
+    def seat(username: str, part: str) -> CeremonySeat:
+        user = users[username]
+        key_file = None
+        if part == "bidder" and user.organisation_id in active:
+            key = active[user.organisation_id]
+            key_file = demo_keys_dir() / backup_filename(user.organisation.credit_code, key.encryption_fingerprint)
+        return CeremonySeat(username, part, user.organisation.name, key_file)
+
+    seats = (
+        seat(CEREMONY.agent, "host"),
+        *(seat(bid.bidder, "bidder") for bid in CEREMONY.lots[0].bids),
+        seat(CEREMONY_SUPERVISOR, "supervisor"),
+        seat(CEREMONY_TENDERER, "tenderer"),
+    )
+    return CeremonyInfo(
+        lot_id=lot.pk,
+        tender_code=lot.tender.code,
+        lot_name=lot.name,
+        opening_time=lot.opening_time,
+        status=lot.status,
+        status_label=str(LotStatus(lot.status).label),
+        room_path=reverse("opening:room", kwargs={"lot_id": lot.pk}),
+        seats=seats,
+        keys_dir=demo_keys_dir(),
+    )
 
 
 # --- documents -------------------------------------------------------------------------
@@ -696,15 +903,39 @@ def _closing_lot_times(closing: dt.datetime, *, opens_later: bool) -> dict[str, 
     }
 
 
+def _ceremony_lot_times(minutes: int) -> dict[str, dt.datetime]:
+    """Bidding open now and closing at the opening, ``minutes`` ahead rounded up to a whole minute."""
+    now = timezone.now()
+    opening = now + dt.timedelta(minutes=minutes)
+    if opening.second or opening.microsecond:
+        opening = opening.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+    return {
+        "doc_start": now - dt.timedelta(minutes=1),
+        "doc_end": opening,
+        "bid_deadline": opening,
+        "opening_time": opening,
+    }
+
+
 # --- seeding ------------------------------------------------------------------------------
+
+
+class SeedTooSlow(Exception):
+    """The past-state tenders could not be published and bid on before their own deadlines."""
 
 
 @dataclass
 class _DemoKeys:
     """The key sets registered for the demo organisations, kept in memory until their backups are written."""
 
-    # (organisation name, its demo user's username, key set)
-    keysets: list[tuple[str, str, sealing_keys.KeySet]] = field(default_factory=list)
+    # organisation id -> (organisation name, its demo user's username, key set)
+    sets: dict[int, tuple[str, str, sealing_keys.KeySet]] = field(default_factory=dict)
+    # The backup files found in the directory and reused: written again only if missing.
+    reused: set[str] = field(default_factory=set)
+
+    def of(self, user: User) -> sealing_keys.KeySet:
+        """The key set of ``user``'s organisation."""
+        return self.sets[user.organisation_id][2]
 
     def write_backups(self, directory: Path, log: Log) -> None:
         """One backup file per organisation (PBKDF2 at full strength), and a README naming them."""
@@ -714,65 +945,179 @@ class _DemoKeys:
             f"备份口令 / passphrase: {DEMO_KEY_PASSPHRASE}",
             "用法：以该单位的演示账号登录，在“本单位密钥”页面选择“从备份恢复”，选择对应文件并输入口令。",
             "Use: sign in as the organisation's demo user, open the key page, restore from backup.",
+            "投标人用它在开标室解密本单位的投标文件；招标代理机构、招标人和监督部门用它提交开标密钥分片。",
+            "Bidders decrypt their own bids in the opening room with it; agencies, tenderers and the",
+            "supervising authority hand in their opening-key shares with it.",
             "",
         ]
-        for name, username, keyset in self.keysets:
-            filename = f"sunbid-keys-{keyset.organisation}-{keyset.encryption_fingerprint[:8]}-demo.json"
-            (directory / filename).write_bytes(sealing_keys.backup_dump(keyset, DEMO_KEY_PASSPHRASE))
+        missing: list[tuple[Path, sealing_keys.KeySet]] = []
+        for name, username, keyset in self.sets.values():
+            filename = backup_filename(keyset.organisation, keyset.encryption_fingerprint)
+            if filename not in self.reused or not (directory / filename).exists():
+                missing.append((directory / filename, keyset))
             lines.append(f"{filename}  {name}  ({username})")
+
+        def write(item: tuple[Path, sealing_keys.KeySet]) -> None:
+            path, keyset = item
+            path.write_bytes(sealing_keys.backup_dump(keyset, DEMO_KEY_PASSPHRASE))
+
+        # PBKDF2 at 600,000 rounds runs outside Python's lock: the files are written side by side.
+        with ThreadPoolExecutor(max_workers=_KEY_THREADS, thread_name_prefix="demo-backups") as pool:
+            list(pool.map(write, missing))
+        written = len(missing)
         (directory / "README.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-        log(f"Key backups of {len(self.keysets)} organisations written to {directory} "
-            f"(passphrase: {DEMO_KEY_PASSPHRASE}).")
+        log(f"Key backups of {len(self.sets)} organisations in {directory} ({written} written, "
+            f"{len(self.sets) - written} reused; passphrase: {DEMO_KEY_PASSPHRASE}).")
+
+
+def _existing_backups(directory: Path, log: Log) -> dict[str, tuple[str, sealing_keys.KeySet]]:
+    """The demo key backups already in ``directory`` that open with the demo passphrase, by credit code.
+
+    Reusing them keeps a browser that restored one working after the database
+    is seeded again, and saves generating the key. Where an organisation has
+    several, the newest is taken; a file that does not open is left alone.
+    """
+    found: dict[str, tuple[str, sealing_keys.KeySet]] = {}
+    if not directory.is_dir():
+        return found
+    paths = sorted(directory.glob("sunbid-keys-*-demo.json"))
+
+    def load(path: Path) -> sealing_keys.KeySet | None:
+        try:
+            return sealing_keys.backup_load(path.read_bytes(), DEMO_KEY_PASSPHRASE)
+        except (OSError, SealingError):
+            return None
+
+    # PBKDF2 at 600,000 rounds runs outside Python's lock: the files are read side by side.
+    with ThreadPoolExecutor(max_workers=_KEY_THREADS, thread_name_prefix="demo-backups") as pool:
+        loaded = list(pool.map(load, paths))
+    oldest = dt.datetime.min.replace(tzinfo=dt.UTC)
+    for path, keyset in zip(paths, loaded, strict=True):
+        if keyset is None:
+            log(f"Ignoring {path.name}: not a key backup that opens with the demo passphrase.")
+            continue
+        if path.name != backup_filename(keyset.organisation, keyset.encryption_fingerprint):
+            continue  # not a name the seeder writes: leave it to whoever put it there
+        current = found.get(keyset.organisation)
+        if current is None or (keyset.created or oldest) > (current[1].created or oldest):
+            found[keyset.organisation] = (path.name, keyset)
+    return found
 
 
 def _spki(key: Any) -> bytes:
     return sealing_keys.spki_der(key)
 
 
-@contextmanager
-def _opening_keys_made_in_advance(count: int) -> Iterator[None]:
-    """Publish with opening keys generated beforehand.
+class _KeySupply:
+    """RSA-3072 keys made in background threads ahead of need, handed out in order.
 
-    The closing batch is published with deadlines only ``closing_delay``
-    seconds ahead, and an RSA-3072 key takes up to a second to generate: made
-    during publication, the keys could push publication past the deadlines
-    (``lot.times_in_past``). The demo is single-threaded; the generator is put
-    back on leaving.
+    A key takes from a third of a second to a second of prime search, which
+    OpenSSL runs without Python's lock: made beside the seeding they add little
+    to it, and the past-state tenders — published with deadlines only seconds
+    ahead — never wait for one.
+    """
+
+    def __init__(self, make: Callable[[], rsa.RSAPrivateKey], count: int) -> None:
+        self._make = make
+        self._executor = ThreadPoolExecutor(max_workers=_KEY_THREADS, thread_name_prefix="demo-keys")
+        self._futures: deque[Future[rsa.RSAPrivateKey]] = deque(
+            self._executor.submit(make) for _ in range(count)
+        )
+
+    def take(self) -> rsa.RSAPrivateKey:
+        """The next key made in advance, or a new one once they are used up."""
+        if self._futures:
+            return self._futures.popleft().result()
+        return self._make()
+
+    def wait_for(self, count: int) -> None:
+        """Block until the next ``count`` keys are made."""
+        for future in list(self._futures)[:count]:
+            future.result()
+
+    def close(self) -> None:
+        for future in self._futures:
+            future.cancel()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+@contextmanager
+def _keys_made_in_advance(count: int) -> Iterator[_KeySupply]:
+    """Make ``count`` RSA-3072 keys in the background; publication takes its opening keys from them.
+
+    ``opening.crypto.generate_opening_key`` (which ``tender_publish`` calls for
+    every lot) is replaced by the supply while seeding — the demo is the only
+    thing this process does — and put back on leaving.
     """
     made = opening_crypto.generate_opening_key
-    keys = [made() for _ in range(count)]
-    opening_crypto.generate_opening_key = keys.pop
+    supply = _KeySupply(made, count)
+    opening_crypto.generate_opening_key = supply.take
     try:
-        yield
+        yield supply
     finally:
         opening_crypto.generate_opening_key = made
+        supply.close()
+
+
+def _published_lot_count() -> int:
+    return sum(len(spec.lots) for spec in (*TENDERS, CEREMONY) if spec.key != "draft")
+
+
+def _bid_document(tender: Tender, spec: TenderSpec, number: int, lot_spec: LotSpec, bid: BidSpec,
+                  bidder: Organisation) -> bytes:
+    """The bidder's bid letter (投标函) for lot ``number`` as a small real PDF: what its sealed bid carries."""
+    labels = {key: label for key, label, _required in lot_spec.bid_fields}
+    table = [["条款名称", "投标人响应"], ["投标报价（元）", _yuan(bid.price)],
+             ["工期/供货期/服务期（日历天）", str(bid.duration_days)], ["质量标准", bid.quality]]
+    table += [[labels.get(key, key), value] for key, value in bid.fields]
+    sections = [
+        ("投标函",
+         f"致：{tender.tenderer.name}、{tender.agency.name}\n"
+         f"我方已仔细研究了{spec.project_name}（项目编号：{tender.code}）招标文件的全部内容，"
+         f"愿意以人民币{_yuan(bid.price)}元的投标总报价参加第{number}标段“{lot_spec.name}”的投标，"
+         f"按招标文件的要求承担并完成本标段的全部内容，质量标准为{bid.quality}。\n"
+         "我方承诺在投标有效期内不修改、撤销投标文件，并接受招标文件规定的评标办法。投标函附录如下。"),
+        ("投标人", f"{bidder.name}（统一社会信用代码：{bidder.credit_code}）\n地址：{bidder.address}\n"
+                 f"联系人：{bidder.contact_name}　电话：{bidder.contact_phone}"),
+    ]
+    return render_pdf(f"{spec.project_name} 投标文件（第{number}标段）", sections, table)
 
 
 class _Seeder:
-    def __init__(self, *, closing_delay: float, experts: int, log: Log) -> None:
+    def __init__(self, *, closing_delay: float, experts: int, ceremony_minutes: int, log: Log) -> None:
         self.closing_delay = closing_delay
         self.expert_count = experts
+        self.ceremony_minutes = ceremony_minutes
         self.log = log
         self.orgs: dict[str, Organisation] = {}
         self.users: dict[str, User] = {}
         self.tenders: dict[str, Tender] = {}
-        self.specs = {spec.key: spec for spec in TENDERS}
+        self.specs = {spec.key: spec for spec in (*TENDERS, CEREMONY)}
         self.keys = _DemoKeys()
+        # (tender key, lot number, bidder username) -> the bid letter PDF
+        self.documents: dict[tuple[str, int, str], bytes] = {}
 
     def run(self) -> None:
-        self.create_organisations()
-        self.create_people(PEOPLE)
-        self.register_keys()
-        # The tenders shown in past states go first, so that their short
-        # deadlines run out while everything else is being built.
-        closing = self.publish_closing_batch()
-        self.log(f"Creating {self.expert_count} experts…")
-        experts = expert_people(self.expert_count)
-        self.create_people(experts)
-        self.create_expert_pool(experts)
-        self.create_open_tenders()
-        self.wait_until(closing)
-        self.finish_closing_batch()
+        existing = _existing_backups(demo_keys_dir(), self.log)
+        holders = self.key_holders()
+        codes = {spec.key: make_credit_code(spec.code17) for spec in ORGANISATIONS}
+        fresh = sum(1 for key in holders if codes[key] not in existing)
+        # The keys are made while the organisations and people are created (hashing passwords).
+        with _keys_made_in_advance(fresh + _published_lot_count()) as supply:
+            self.create_organisations()
+            self.create_people(PEOPLE)
+            self.register_keys(holders, existing)
+            # The tenders shown in past states go first, so that their short
+            # deadlines run out while everything else is being built.
+            closing = self.publish_closing_batch(supply)
+            self.log(f"Creating {self.expert_count} experts…")
+            experts = expert_people(self.expert_count)
+            self.create_people(experts)
+            self.create_expert_pool(experts)
+            self.create_open_tenders()
+            self.wait_until(closing)
+            self.finish_closing_batch()
+            self.publish_ceremony()
 
     def create_organisations(self) -> None:
         for spec in ORGANISATIONS:
@@ -793,27 +1138,40 @@ class _Seeder:
                 mobile=spec.mobile,
             )
 
-    def register_keys(self) -> None:
-        """A key set for every organisation that keeps opening-key shares, registered by its demo user."""
-        self.log("Generating the custodian organisations' keys…")
-        done: set[str] = set()
+    @staticmethod
+    def key_holders() -> dict[str, str]:
+        """The organisations that register keys, each with the demo user who registers them."""
+        holders: dict[str, str] = {}
         for spec in PEOPLE:
-            if spec.role not in KEY_HOLDER_ROLES or spec.org in done:
-                continue
-            done.add(spec.org)
-            organisation = self.orgs[spec.org]
-            keyset = sealing_keys.KeySet(
-                organisation=organisation.credit_code,
-                encryption_private=opening_crypto.generate_opening_key(),
-                signing_private=sealing_keys.generate_signing_key(),
-                created=timezone.now(),
-            )
+            if spec.role in KEY_HOLDER_ROLES:
+                holders.setdefault(spec.org, spec.username)
+        return holders
+
+    def register_keys(self, holders: dict[str, str], existing: dict[str, tuple[str, sealing_keys.KeySet]]) -> None:
+        """A key set for every custodian and bidder organisation, registered by its demo user.
+
+        A backup already in ``var/demo-keys/`` for the organisation is reused;
+        otherwise the keys are made as a browser would make them.
+        """
+        self.log("Registering the organisations' keys (custodians and bidders)…")
+        for org_key, username in holders.items():
+            organisation = self.orgs[org_key]
+            if organisation.credit_code in existing:
+                filename, keyset = existing[organisation.credit_code]
+                self.keys.reused.add(filename)
+            else:
+                keyset = sealing_keys.KeySet(
+                    organisation=organisation.credit_code,
+                    encryption_private=opening_crypto.generate_opening_key(),
+                    signing_private=sealing_keys.generate_signing_key(),
+                    created=timezone.now(),
+                )
             organisation_key_register(
-                actor=self.users[spec.username],
+                actor=self.users[username],
                 encryption_public=_spki(keyset.encryption_private.public_key()),
                 signing_public=_spki(keyset.signing_private.public_key()),
             )
-            self.keys.keysets.append((organisation.name, spec.username, keyset))
+            self.keys.sets[organisation.pk] = (organisation.name, username, keyset)
 
     def create_expert_pool(self, people: list[UserSpec]) -> None:
         """Each demo expert's pool record, linked to their account, through the pool services (audited)."""
@@ -864,6 +1222,7 @@ class _Seeder:
                 data=tendering.LotInput(
                     name=lot.name, estimated_price=lot.estimated_price, control_price=Decimal(lot.control),
                     bid_security=Decimal(lot.security), evaluation_method=lot.method, **times,
+                    decryption_minutes=lot.decryption_minutes,
                     bid_fields=tuple(
                         {"key": key, "label": label, "required": required} for key, label, required in lot.bid_fields
                     ),
@@ -878,16 +1237,63 @@ class _Seeder:
         self.tenders[key] = tender
         return tender
 
-    def publish_closing_batch(self) -> dt.datetime:
+    def lots_of(self, key: str) -> list[tuple[Lot, LotSpec]]:
+        spec = self.specs[key]
+        return list(zip(self.tenders[key].lots.order_by("number"), spec.lots, strict=True))
+
+    def write_bid_letters(self, key: str) -> None:
+        """Render each bid's letter before the lots are even saved: sealing and uploading are then quick."""
+        spec, tender = self.specs[key], self.tenders[key]
+        for number, lot_spec in enumerate(spec.lots, start=1):
+            for bid in lot_spec.bids:
+                bidder = self.users[bid.bidder].organisation
+                self.documents[(key, number, bid.bidder)] = _bid_document(tender, spec, number, lot_spec, bid, bidder)
+
+    def submit_bids(self, key: str) -> None:
+        """Each bidder of the tender's lots seals its bid with its own keys and uploads it (bidding.services)."""
+        for lot, lot_spec in self.lots_of(key):
+            opening_key, _fingerprint = opening_public_key(lot)
+            for bid in lot_spec.bids:
+                user = self.users[bid.bidder]
+                keyset = self.keys.of(user)
+                document = self.documents[(key, lot.number, bid.bidder)]
+                sealed = BytesIO()
+                sealing_format.seal(
+                    sealed, tender=lot.tender.code, lot=lot.number, bidder=user.organisation.credit_code,
+                    bidder_key=keyset.encryption_private.public_key(), opening_key=opening_key,
+                    signing_key=keyset.signing_private, summary=bid.summary(),
+                    files=[(FileEntry("投标文件.pdf", len(document), "application/pdf"), BytesIO(document))],
+                )
+                _upload(user, lot, sealed.getvalue())
+
+    def publish_closing_batch(self, supply: _KeySupply) -> dt.datetime:
+        """Publish the past-state tenders with deadlines ``closing_delay`` ahead, and bid on them in time.
+
+        Everything that can be made beforehand is (announcements, documents,
+        bid letters, opening keys); each tender's deadline is set just before
+        its own publication, so the time between only has to cover that
+        tender's publication and bids. Returns the last deadline.
+        """
         for key in _CLOSING_BATCH:
             self.draft(key)
-        lots = sum(len(self.specs[key].lots) for key in _CLOSING_BATCH)
-        with _opening_keys_made_in_advance(lots):
+            self.write_bid_letters(key)
+        # Publication must not wait for a key to be made once the deadlines are set.
+        supply.wait_for(sum(len(self.specs[key].lots) for key in _CLOSING_BATCH))
+        closing = timezone.now()
+        for key in _CLOSING_BATCH:
             closing = timezone.now() + dt.timedelta(seconds=self.closing_delay)
-            for key in _CLOSING_BATCH:
+            try:
                 times = _closing_lot_times(closing, opens_later=key in _OPENS_LATER)
                 self.add_lots(self.tenders[key], self.specs[key], times)
                 self.publish(key)
+                self.submit_bids(key)
+            except DomainError as exc:
+                if exc.code in ("lot.times_in_past", "documents.window_closed", "bid.deadline_passed"):
+                    raise SeedTooSlow(
+                        f"a past-state tender's deadline ({self.closing_delay:g} s ahead) passed before it was "
+                        f"published and bid on ({exc.code}); run again with a longer --closing-delay"
+                    ) from exc
+                raise
         return closing
 
     def create_open_tenders(self) -> None:
@@ -931,37 +1337,129 @@ class _Seeder:
         while timezone.now() < moment:
             time.sleep(0.05)
 
+    def tenderer_rep(self, spec: TenderSpec) -> User:
+        return next(self.users[p.username] for p in PEOPLE if p.org == spec.tenderer and p.role == Role.TENDERER_REP)
+
     def finish_closing_batch(self) -> None:
+        """The deadlines have passed: everyone signs in, the sweep opens the rooms, the ceremonies run.
+
+        The sweep closes bidding everywhere, leaves the dormitory furniture lot
+        waiting for its opening in two days, fails the property lot (two bids
+        for a minimum of three, TR 44) and opens the other rooms; their
+        openings then run to the signed record, and evaluation to the award.
+        """
+        for key in _CLOSING_BATCH:
+            if key in _OPENS_LATER:
+                continue
+            spec = self.specs[key]
+            for lot, lot_spec in self.lots_of(key):
+                attendees = [spec.agent, "supervisor", *(bid.bidder for bid in lot_spec.bids)]
+                for username in attendees:
+                    room_services.room_sign_in(actor=self.users[username], lot=lot)
+                room_services.room_sign_in(actor=self.tenderer_rep(spec), lot=lot)
         tendering.lots_advance_due()
-        for lot in Lot.objects.filter(tender=self.tenders["property"]):
-            tendering.lot_fail(actor=None, lot=lot, reason=_FAILED_REASON)
         for key in ("ultrasound", "waterworks"):
             spec = self.specs[key]
             agent = self.users[spec.agent]
-            for lot, lot_spec in zip(self.tenders[key].lots.order_by("number"), spec.lots, strict=True):
-                lot = tendering.lot_mark_opened(actor=agent, lot=lot)
+            for lot, lot_spec in self.lots_of(key):
+                lot = self.hold_opening(lot, spec, lot_spec)
                 lot = tendering.lot_start_evaluation(actor=agent, lot=lot)
                 tendering.lot_award(
                     actor=agent, lot=lot, winner=self.orgs[str(lot_spec.winner)], award_price=Decimal(str(lot_spec.award))
                 )
 
+    def hold_opening(self, lot: Lot, spec: TenderSpec, lot_spec: LotSpec) -> Lot:
+        """A past lot's opening as it went in its room (opening.room_services), from decryption to the record.
+
+        Every bidder decrypts its own bid with its own key, the host reads
+        them out, an objection (where the spec has one) is answered, every
+        bidder confirms the reading with its signing key, and the host closes
+        the room: the signed opening record is published and the lot is opened.
+        """
+        host = self.users[spec.agent]
+        for bid_spec in lot_spec.bids:
+            user = self.users[bid_spec.bidder]
+            bid = Bid.objects.get(lot=lot, organisation=user.organisation, status=BidStatus.CURRENT)
+            keyset = self.keys.of(user)
+            file_key = bidding.file_key_from_private_key(
+                bid=bid, role="bidder", private_key=keyset.encryption_private
+            )
+            room_services.room_decrypt(actor=user, lot=lot, file_key=file_key)
+        while Room.objects.get(lot=lot).stage == RoomStage.READING:
+            room_services.room_read_next(actor=host, lot=lot)
+        if lot_spec.objection is not None:
+            objection = room_services.room_object(
+                actor=self.users[lot_spec.objection.bidder], lot=lot, text=lot_spec.objection.text
+            )
+            room_services.room_answer(actor=host, lot=lot, objection_id=objection.pk, text=lot_spec.objection.answer)
+        digest = Room.objects.get(lot=lot).reading_digest
+        for bid_spec in lot_spec.bids:
+            user = self.users[bid_spec.bidder]
+            keyset = self.keys.of(user)
+            message = room_services.confirmation_text(
+                lot_id=lot.pk, digest=digest, credit_code=user.organisation.credit_code
+            )
+            signature = keyset.signing_private.sign(message, ec.ECDSA(hashes.SHA256()))
+            room_services.room_confirm(actor=user, lot=lot, signature=base64.b64encode(signature).decode("ascii"))
+        room_services.room_close(actor=host, lot=lot)
+        return Lot.objects.select_related("tender").get(pk=lot.pk)
+
+    def publish_ceremony(self) -> None:
+        """The live ceremony's tender, published last so that it opens ``ceremony_minutes`` from now."""
+        self.draft(CEREMONY.key)
+        self.write_bid_letters(CEREMONY.key)
+        self.add_lots(self.tenders[CEREMONY.key], CEREMONY, _ceremony_lot_times(self.ceremony_minutes))
+        self.publish(CEREMONY.key)
+        self.submit_bids(CEREMONY.key)
+        lot = self.tenders[CEREMONY.key].lots.get()
+        self.log(f"The live ceremony lot opens at {timezone.localtime(lot.opening_time):%Y-%m-%d %H:%M} "
+                 f"with {len(CEREMONY.lots[0].bids)} sealed bids.")
+
+
+def _upload(user: User, lot: Lot, data: bytes) -> Bid:
+    """Upload a sealed bid through the services, part by part, as the browser does."""
+    upload = bidding.upload_create(actor=user, lot=lot, size=len(data))
+    outcome = None
+    for index in range(upload.part_count):
+        part = data[index * upload.part_size : (index + 1) * upload.part_size]
+        outcome = bidding.upload_part_put(
+            actor=user, upload=upload, index=index, body=BytesIO(part),
+            sha256=hashlib.sha256(part).hexdigest(), length=len(part),
+        )
+    if outcome is None or outcome.bid is None:
+        raise RuntimeError(f"the demo bid of {user.username} for lot {lot.pk} was not completed")
+    return outcome.bid
+
 
 def seed(
-    *, closing_delay: float = DEFAULT_CLOSING_DELAY, experts: int = DEFAULT_EXPERTS, log: Log | None = None
+    *,
+    closing_delay: float = DEFAULT_CLOSING_DELAY,
+    experts: int = DEFAULT_EXPERTS,
+    ceremony_minutes: int = DEFAULT_CEREMONY_MINUTES,
+    log: Log | None = None,
 ) -> SeedResult:
-    """Build the demo unless it is there already; return the logins either way.
+    """Build the demo unless it is there already; return the logins and the live ceremony either way.
 
     Runs in one transaction: an interrupted run leaves nothing behind, so the
     marker (the trading centre's credit code) only ever marks a complete demo.
     ``closing_delay`` is how many seconds ahead the past-state tenders'
-    deadlines are set; the call waits that long.
+    deadlines are set; the call waits that long. ``ceremony_minutes`` is how
+    long after seeding the live ceremony lot opens. Raises ``SeedTooSlow``
+    when the machine could not publish and bid on the past-state tenders
+    within ``closing_delay``, ``DomainError`` when a service refused a step.
     """
     if closing_delay < MIN_CLOSING_DELAY:
         raise ValueError(f"closing_delay must be at least {MIN_CLOSING_DELAY} seconds")
+    if ceremony_minutes < MIN_CEREMONY_MINUTES:
+        raise ValueError(f"ceremony_minutes must be at least {MIN_CEREMONY_MINUTES}")
     result = logins(experts)
     if is_seeded():
-        return result
-    seeder = _Seeder(closing_delay=closing_delay, experts=experts, log=log or (lambda message: None))
+        return SeedResult(created=False, logins=result.logins, expert_count=experts,
+                          expert_range=result.expert_range, ceremony=ceremony_info())
+    seeder = _Seeder(
+        closing_delay=closing_delay, experts=experts, ceremony_minutes=ceremony_minutes,
+        log=log or (lambda message: None),
+    )
     # The demo's addresses are fictitious: notification mails stay in memory
     # instead of going to a real server or burying the output on the console.
     with (
@@ -971,4 +1469,5 @@ def seed(
         seeder.run()
     # Only once committed: a backup of a key the database never kept would be useless.
     seeder.keys.write_backups(demo_keys_dir(), seeder.log)
-    return SeedResult(created=True, logins=result.logins, expert_count=experts, expert_range=result.expert_range)
+    return SeedResult(created=True, logins=result.logins, expert_count=experts, expert_range=result.expert_range,
+                      ceremony=ceremony_info())

@@ -19,9 +19,13 @@ from django.db import transaction
 from accounts.models import Notification
 from audit.models import AuditEvent
 from core.errors import DomainError, NotFound, NotPermitted
+from opening import room_services
 from tendering import selectors, services
 from tendering.models import Lot, LotStatus, Tender, TenderDocument, TenderStatus
+from tests.bidding.support import bidding_settings  # noqa: F401 - fixture, used by name
 from tests.conftest import lot_input, tender_input
+from tests.opening.room_support import build_ceremony
+from tests.tendering.support import force_opening
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 T0 = dt.datetime(2026, 3, 2, 9, 30, tzinfo=SHANGHAI)
@@ -277,10 +281,13 @@ ILLEGAL_TRANSITIONS = [
 
 
 def _drive(lot: Lot, state: str, *, people, orgs, clock) -> Lot:
-    """Bring a draft lot (deadline DEADLINE, opening OPENING) to ``state`` through the services only.
+    """Bring a draft lot (deadline DEADLINE, opening OPENING) to ``state`` through the services.
 
-    Every state of ``LotStatus`` is reachable through today's services, so no test sets a
-    status directly; the opening room and evaluation issues will drive the same services.
+    Every state but ``opening`` is reached through the services. The timed sweep opens a
+    lot only with at least three sealed bids (fewer fail it, TR 44), and these tests are
+    about the state machine, not the opening: ``force_opening`` takes the sweep's audited
+    transition without the room (tests/tendering/support.py). The opening itself is
+    tested with real bids in test_timed_steps.py and tests/opening/.
     """
     alice = people["alice"]
     if state == LotStatus.DRAFT:
@@ -297,7 +304,7 @@ def _drive(lot: Lot, state: str, *, people, orgs, clock) -> Lot:
     if state == LotStatus.FAILED:
         return services.lot_fail(actor=alice, lot=lot, reason="投标人不足3家")
     clock.move_to(OPENING, tick=False)
-    services.lots_advance_due()
+    force_opening(lot)
     if state == LotStatus.OPENING:
         return Lot.objects.get(pk=lot.pk)
     lot = services.lot_mark_opened(actor=alice, lot=lot)
@@ -371,18 +378,26 @@ def test_the_timed_sweep_leaves_lots_in_other_states_alone(source, make_draft, p
 
 
 def test_a_lot_goes_from_bidding_closed_through_the_opening_and_evaluation_to_award(
-    make_draft, people, orgs, clock
+    make_draft, people, orgs, clock, bidding_settings  # noqa: F811 - bidding_settings is a fixture
 ):
     alice = people["alice"]
-    tender = make_draft(opening_time=OPENING)
-    services.tender_publish(actor=alice, tender=tender)
+    tender = services.tender_publish(actor=alice, tender=make_draft(opening_time=OPENING))
     lot = tender.lots.get()
+    ceremony = build_ceremony(people, lot)  # bob, carol and dave seal and upload their bids
 
     clock.move_to(DEADLINE, tick=False)
     assert services.lots_advance_due() == [(lot.pk, LotStatus.BIDDING_CLOSED)]
     clock.move_to(OPENING, tick=False)
     assert services.lots_advance_due() == [(lot.pk, LotStatus.OPENING)]
-    assert services.lot_mark_opened(actor=alice, lot=lot).status == LotStatus.OPENED
+    # The room runs the opening (EB 29-32): decryption, the reading, confirmation, the record.
+    for name in ("bob", "carol", "dave"):
+        ceremony.decrypt(name)
+    ceremony.read_all()
+    for name in ("bob", "carol", "dave"):
+        room_services.room_confirm(actor=people[name], lot=lot, signature=ceremony.sign_confirmation(name))
+    room_services.room_close(actor=alice, lot=lot)
+    lot.refresh_from_db()
+    assert lot.status == LotStatus.OPENED
     assert services.lot_start_evaluation(actor=alice, lot=lot).status == LotStatus.EVALUATING
     clock.move_to(OPENING + dt.timedelta(days=5), tick=False)
     lot = services.lot_award(
@@ -395,7 +410,8 @@ def test_a_lot_goes_from_bidding_closed_through_the_opening_and_evaluation_to_aw
     assert lot.award_price == Decimal("11650000.50")
     assert lot.awarded_at == OPENING + dt.timedelta(days=5)
     lot_events = AuditEvent.objects.filter(lot_id=lot.pk).order_by("seq")
-    assert [e.action for e in lot_events] == [
+    actions = [e.action for e in lot_events]
+    assert [a for a in actions if not a.startswith(("bidding.", "opening.room."))] == [
         "tendering.lot.created",
         "opening.key.created",
         "tendering.lot.published",
@@ -405,6 +421,14 @@ def test_a_lot_goes_from_bidding_closed_through_the_opening_and_evaluation_to_aw
         "tendering.lot.evaluation_started",
         "tendering.lot.awarded",
     ]
+    # The bids arrived before bidding closed; the room opened them, read them and was
+    # confirmed between the opening and "opened".
+    closed_at = actions.index("tendering.lot.bidding_closed")
+    assert actions[:closed_at].count("bidding.bid.submitted") == 3
+    ceremony_steps = actions[actions.index("tendering.lot.opening_started") : actions.index("tendering.lot.opened")]
+    assert "opening.room.opened" in ceremony_steps
+    for step in ("bidding.bid.decrypted", "opening.room.read", "opening.room.confirmed"):
+        assert ceremony_steps.count(step) == 3, step
     assert all(e.tender_id == tender.pk for e in lot_events)
     awarded = lot_events.last()
     assert awarded.data["award_price"] == "11650000.50"
@@ -478,7 +502,9 @@ def test_lot_fail_records_the_reason(make_draft, people, orgs, clock):
 
 
 def test_the_platform_can_fail_a_lot_by_itself(make_draft, people, orgs, clock):
-    lot = _drive(make_draft().lots.get(), LotStatus.OPENING, people=people, orgs=orgs, clock=clock)
+    lot = _drive(
+        make_draft(opening_time=OPENING).lots.get(), LotStatus.OPENING, people=people, orgs=orgs, clock=clock
+    )
 
     services.lot_fail(actor=None, lot=lot, reason="投标人不足3家，不予开标")
 
@@ -523,8 +549,8 @@ def test_tender_cancel_cancels_every_lot_not_yet_final_and_notifies_the_obtainer
     services.tender_publish(actor=alice, tender=tender)
     services.documents_obtain(actor=people["bob"], tender=tender)
     clock.move_to(T0 + dt.timedelta(days=20), tick=False)
-    services.lots_advance_due()
-    services.lot_fail(actor=alice, lot=early, reason="投标人不足3家")
+    services.lots_advance_due()  # nobody bid by its opening: the early lot fails there (TR 44)
+    assert Lot.objects.get(pk=early.pk).status == LotStatus.FAILED
     running = tender.lots.get(number=1)
 
     with django_capture_on_commit_callbacks(execute=True):

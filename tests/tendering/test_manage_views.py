@@ -205,7 +205,12 @@ def test_alice_terminates_a_published_tender_with_a_reason(published, people):
     assert published.lots.get().status == LotStatus.CANCELLED
 
 
-def test_a_lot_can_be_declared_failed_only_after_bidding_has_closed(lot, people):
+def test_a_lot_can_be_declared_failed_only_after_bidding_has_closed(make_draft, people):
+    # It opens an hour after its deadline (lot_input's deadline: 30 days ahead). At the
+    # opening a lot without bids fails by itself (TR 44); in between, the agent may declare it failed.
+    tender = make_draft(opening_time=timezone.now() + dt.timedelta(days=30, hours=1))
+    lot = tendering.tender_publish(actor=people["alice"], tender=tender).lots.get()
+    assert lot.opening_time > lot.bid_deadline
     alice = as_user(people["alice"])
     url = reverse("tendering:lot_fail", args=[lot.pk])
 

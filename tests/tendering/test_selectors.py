@@ -14,9 +14,10 @@ from accounts.models import OrganisationKind
 from accounts.services import organisation_create
 from core.errors import NotFound, NotPermitted
 from tendering import selectors, services
-from tendering.models import Category, Tender
+from tendering.models import Category, LotStatus, Tender
 from tendering.selectors import PortalFilter, PublicStage
 from tests.conftest import issue_keys, lot_input, tender_input
+from tests.tendering.support import force_opening
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 T0 = dt.datetime(2026, 3, 2, 9, 30, tzinfo=SHANGHAI)
@@ -186,9 +187,10 @@ def test_the_stage_filter_follows_the_lots(build, people, clock):
     cancelled = build()
     services.tender_cancel(actor=alice, tender=cancelled, reason="项目建设计划调整")
     clock.move_to(soon + dt.timedelta(minutes=1), tick=False)
-    services.lots_advance_due()
-    services.lot_fail(actor=alice, lot=finished.lots.get(), reason="投标人不足3家")
-    services.lot_fail(actor=alice, lot=partly_failed.lots.get(number=2), reason="投标人不足3家")
+    services.lots_advance_due()  # nobody bid: the lots opening at ``soon`` fail there (TR 44)
+    assert finished.lots.get().status == LotStatus.FAILED
+    assert partly_failed.lots.get(number=2).status == LotStatus.FAILED
+    assert closed.lots.get().status == LotStatus.BIDDING_CLOSED
 
     def stage(value: str) -> set[int]:
         return ids(selectors.portal_tenders(filters=PortalFilter(stage=value)))
@@ -207,11 +209,13 @@ def test_the_results_list_only_awarded_and_failed_lots(build, people, orgs, cloc
     soon = T0 + dt.timedelta(days=5)
     short = {"doc_end": soon - dt.timedelta(days=1), "bid_deadline": soon, "opening_time": soon}
     failed = build(lots=[short])
-    awarded = build(lots=[short])
+    awarded = build(lots=[{**short, "opening_time": soon + dt.timedelta(hours=1)}])
     running = build()
     clock.move_to(soon, tick=False)
-    services.lots_advance_due()
-    services.lot_fail(actor=alice, lot=failed.lots.get(), reason="投标人不足3家")
+    services.lots_advance_due()  # nobody bid on the failed lot: it fails at its opening (TR 44)
+    assert failed.lots.get().status == LotStatus.FAILED
+    # Evaluation and award are under test here, not the opening (tests/tendering/support.py).
+    force_opening(awarded.lots.get())
     lot = services.lot_mark_opened(actor=alice, lot=awarded.lots.get())
     lot = services.lot_start_evaluation(actor=alice, lot=lot)
     services.lot_award(

@@ -1,5 +1,10 @@
 """Timed steps: bidding closes and the opening starts by the server clock, through the task queue.
 
+At the opening time the sweep opens the lot's room (opening.room_services.room_open):
+with at least the lot's minimum of sealed bids the lot enters ``opening``; with fewer
+it fails there (TR 44). Where a test needs real bids it seals them
+(tests/opening/room_support.build_ceremony); a lot nobody bid on fails.
+
 The jobs are rows of the database-backed queue (``DBTaskResult``), so they
 survive any restart; the worker tests run the real ``db_worker`` command once,
 in batch mode, after moving the frozen clock. The worker commits its own
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import signal
 from zoneinfo import ZoneInfo
 
@@ -21,9 +27,13 @@ from django_tasks_db.models import DBTaskResult
 
 from audit.models import AuditEvent
 from audit.selectors import chain_verify
+from bidding.models import Bid, DecryptionStatus
 from core.errors import DomainError
+from opening.models import Room, RoomBid, RoomStage
 from tendering import services
 from tendering.models import Lot, LotStatus, Tender
+from tests.bidding.support import bidding_settings  # noqa: F401 - fixture, used by name
+from tests.opening.room_support import build_ceremony
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 T0 = dt.datetime(2026, 3, 2, 9, 30, tzinfo=SHANGHAI)
@@ -153,32 +163,71 @@ def test_the_sweep_is_idempotent_and_audited_without_an_actor(tender, clock):
     assert services.lots_advance_due() == [(lot.pk, LotStatus.BIDDING_CLOSED)]
     assert services.lots_advance_due() == []
     clock.move_to(OPENING, tick=False)
-    assert services.lots_advance_due() == [(lot.pk, LotStatus.OPENING)]
+    # Nobody bid: the opening starts and fails at once (TR 44).
+    assert services.lots_advance_due() == [(lot.pk, LotStatus.FAILED)]
     assert services.lots_advance_due() == []
 
     closed = AuditEvent.objects.get(action="tendering.lot.bidding_closed")
     opened = AuditEvent.objects.get(action="tendering.lot.opening_started")
-    for event in (closed, opened):
+    failed = AuditEvent.objects.get(action="tendering.lot.failed")
+    for event in (closed, opened, failed):
         assert (event.actor_id, event.actor_name, event.organisation_id) == (None, "", None)
         assert (event.tender_id, event.lot_id) == (tender.pk, lot.pk)
     assert closed.created_at == DEADLINE
+    assert opened.created_at == failed.created_at == OPENING
     assert (closed.data["from"], closed.data["to"]) == ("published", "bidding_closed")
     assert (opened.data["from"], opened.data["to"]) == ("bidding_closed", "opening")
+    assert (failed.data["from"], failed.data["to"]) == ("opening", "failed")
     lot.refresh_from_db()
-    assert (lot.status, lot.status_changed_at) == (LotStatus.OPENING, OPENING)
+    assert (lot.status, lot.status_changed_at) == (LotStatus.FAILED, OPENING)
+    assert failed.data["reason"] == lot.failed_reason
     assert chain_verify().ok
 
 
-def test_the_sweep_closes_and_opens_in_one_run_when_the_opening_is_at_the_deadline(
-    published, clock
+def test_a_lot_with_fewer_bids_than_its_minimum_fails_at_the_opening_with_its_reason(
+    tender, people, clock, bidding_settings  # noqa: F811 - bidding_settings is a fixture
+):
+    lot = lot_of(tender)
+    build_ceremony(people, lot, bidders=("bob", "carol"))  # two sealed bids, three needed
+    clock.move_to(DEADLINE, tick=False)
+    services.lots_advance_due()
+    clock.move_to(OPENING, tick=False)
+
+    assert services.lots_advance_due() == [(lot.pk, LotStatus.FAILED)]
+
+    lot.refresh_from_db()
+    assert lot.status == LotStatus.FAILED
+    room = Room.objects.get(lot=lot)
+    assert room.stage == RoomStage.FAILED
+    assert list(room.events.order_by("seq").values_list("kind", flat=True)) == ["scheduled", "failed"]
+    announced = json.loads(room.events.get(kind="failed").text)["data"]
+    assert (announced["count"], announced["min_bidders"]) == (2, 3)  # TR 44
+    assert announced["reason"] == lot.failed_reason and "流标" in lot.failed_reason
+    assert not RoomBid.objects.filter(room=room).exists()  # nothing is announced, nothing decrypted
+    assert not Bid.objects.filter(lot=lot).exclude(decryption_status=DecryptionStatus.PENDING).exists()
+
+
+def test_the_sweep_closes_bidding_and_opens_the_room_in_one_run_when_the_opening_is_at_the_deadline(
+    published, people, clock, bidding_settings  # noqa: F811 - bidding_settings is a fixture
 ):
     lot = published.lots.get()
+    ceremony = build_ceremony(people, lot)  # bob, carol and dave: the minimum of three
     clock.move_to(DEADLINE, tick=False)
 
     assert services.lots_advance_due() == [
         (lot.pk, LotStatus.BIDDING_CLOSED),
         (lot.pk, LotStatus.OPENING),
     ]
+
+    lot.refresh_from_db()
+    assert (lot.status, lot.status_changed_at, lot.failed_reason) == (LotStatus.OPENING, DEADLINE, "")
+    room = Room.objects.get(lot=lot)
+    assert room.stage == RoomStage.DECRYPTING
+    assert room.opened_at == DEADLINE
+    assert room.decryption_deadline == DEADLINE + dt.timedelta(minutes=lot.decryption_minutes)
+    assert set(RoomBid.objects.filter(room=room).values_list("bid_id", flat=True)) == {
+        bid.pk for bid in ceremony.bids.values()
+    }
 
 
 def test_the_sweep_leaves_a_cancelled_lot_cancelled(tender, people, clock):
@@ -193,7 +242,7 @@ def test_the_sweep_leaves_a_cancelled_lot_cancelled(tender, people, clock):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_worker_closes_bidding_at_the_deadline_and_starts_the_opening_at_the_opening_time(
+def test_the_worker_closes_bidding_at_the_deadline_and_runs_the_opening_at_the_opening_time(
     tender, clock, run_worker
 ):
     # The pending steps are plain committed rows, not in-process timers: they outlive any process.
@@ -216,14 +265,11 @@ def test_the_worker_closes_bidding_at_the_deadline_and_starts_the_opening_at_the
 
     clock.move_to(OPENING + dt.timedelta(seconds=1), tick=False)
     run_worker()
-    assert lot_of(tender).status == LotStatus.OPENING
+    # Nobody bid: the opening the worker starts fails the lot (TR 44).
+    assert lot_of(tender).status == LotStatus.FAILED
     assert set(jobs().values_list("status", flat=True)) == {TaskResultStatus.SUCCESSFUL}
-    assert (
-        AuditEvent.objects.filter(
-            action="tendering.lot.opening_started", actor_id__isnull=True
-        ).count()
-        == 1
-    )
+    for action in ("tendering.lot.opening_started", "tendering.lot.failed"):
+        assert AuditEvent.objects.filter(action=action, actor_id__isnull=True).count() == 1, action
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,13 +1,17 @@
-"""``manage.py seed_demo``: load the demo trading centre once, and print its logins."""
+"""``manage.py seed_demo``: load the demo trading centre once, and print its logins and the live ceremony."""
 
 from __future__ import annotations
 
 import unicodedata
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
+from config.env import env_int
 from core.errors import DomainError
 from tendering import demo
+from tendering.models import LotStatus
 
 
 def _width(text: str) -> int:
@@ -20,8 +24,9 @@ def _pad(text: str, width: int) -> str:
 
 class Command(BaseCommand):
     help = (
-        "Create the demo data (organisations, every role, an expert pool, tenders in every state) "
-        "through the services, unless it is there already, and print the demo logins."
+        "Create the demo data (organisations, every role, an expert pool, tenders in every state, and a lot "
+        "whose opening ceremony starts a few minutes later) through the services, unless it is there already, "
+        "and print the demo logins and how to take part in the ceremony."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -38,17 +43,32 @@ class Command(BaseCommand):
             default=demo.DEFAULT_EXPERTS,
             help="How many experts the pool gets (default: %(default)s).",
         )
+        parser.add_argument(
+            "--ceremony-minutes",
+            type=int,
+            # Read here rather than in settings: only this command uses it, and `make run` passes no options.
+            default=env_int("DEMO_CEREMONY_MINUTES", demo.DEFAULT_CEREMONY_MINUTES, minimum=demo.MIN_CEREMONY_MINUTES),
+            help="Minutes after seeding the live ceremony lot opens, rounded up to the minute "
+            "(default: %(default)s, or the DEMO_CEREMONY_MINUTES environment variable).",
+        )
 
-    def handle(self, *args: object, closing_delay: float, experts: int, **options: object) -> None:
+    def handle(
+        self, *args: object, closing_delay: float, experts: int, ceremony_minutes: int, **options: object
+    ) -> None:
         if closing_delay < demo.MIN_CLOSING_DELAY:
             raise CommandError(f"--closing-delay must be at least {demo.MIN_CLOSING_DELAY} seconds.")
         if experts < 1:
             raise CommandError("--experts must be at least 1.")
+        if ceremony_minutes < demo.MIN_CEREMONY_MINUTES:
+            raise CommandError(f"--ceremony-minutes must be at least {demo.MIN_CEREMONY_MINUTES}.")
         if not demo.is_seeded():
             self.stdout.write("Seeding the demo data…")
         try:
-            result = demo.seed(closing_delay=closing_delay, experts=experts, log=self.stdout.write)
-        except DomainError as exc:
+            result = demo.seed(
+                closing_delay=closing_delay, experts=experts, ceremony_minutes=ceremony_minutes,
+                log=self.stdout.write,
+            )
+        except (DomainError, demo.SeedTooSlow, ImproperlyConfigured) as exc:
             # Nothing was kept (seeding is one transaction); say which rule refused it.
             raise CommandError(f"The demo data could not be created: {exc}") from exc
         if result.created:
@@ -56,6 +76,8 @@ class Command(BaseCommand):
         else:
             self.stdout.write("Demo data already present: nothing created.")
         self.print_logins(result)
+        if result.ceremony is not None:
+            self.print_ceremony(result.ceremony)
 
     def print_logins(self, result: demo.SeedResult) -> None:
         rows = [("username", "role", "organisation")]
@@ -71,4 +93,42 @@ class Command(BaseCommand):
             self.stdout.write(f"  {_pad(username, widths[0])}{_pad(role, widths[1])}{organisation}")
             if index == 0:
                 self.stdout.write("  " + "-" * (sum(widths) - 2))
+        self.stdout.write("")
+
+    def print_ceremony(self, ceremony: demo.CeremonyInfo) -> None:
+        opening = timezone.localtime(ceremony.opening_time)
+        self.stdout.write(
+            f"Live opening ceremony (不见面开标): {ceremony.tender_code} {ceremony.lot_name}"
+        )
+        if ceremony.upcoming:
+            minutes = max(0, round((ceremony.opening_time - timezone.now()).total_seconds() / 60))
+            self.stdout.write(
+                f"  opens at {opening:%Y-%m-%d %H:%M} (in about {minutes} min; sign-in is open now) "
+                f"in the room at {ceremony.room_path}"
+            )
+        elif ceremony.status in (LotStatus.PUBLISHED, LotStatus.BIDDING_CLOSED):
+            self.stdout.write(
+                f"  opening time {opening:%Y-%m-%d %H:%M} reached: the task worker (started by make run) opens "
+                f"the room at {ceremony.room_path}"
+            )
+        elif ceremony.status == LotStatus.OPENING:
+            self.stdout.write(f"  opened at {opening:%Y-%m-%d %H:%M}: the ceremony is under way in the room at "
+                              f"{ceremony.room_path}")
+        else:
+            self.stdout.write(
+                f"  opening time {opening:%Y-%m-%d %H:%M} passed; the lot is now: {ceremony.status_label} "
+                f"(room: {ceremony.room_path}). For a new ceremony, start again from an empty database "
+                f"(embedded default: delete var/sunbid.sqlite3); the key files in {ceremony.keys_dir} are reused."
+            )
+        width = max(_width(seat.username) for seat in ceremony.seats) + 2
+        parts = max(_width(seat.part) for seat in ceremony.seats) + 2
+        for seat in ceremony.seats:
+            line = f"  {_pad(seat.part, parts)}{_pad(seat.username, width)}{seat.organisation}"
+            if seat.key_file is not None:
+                line += f"  key: {seat.key_file.name}"
+            self.stdout.write(line)
+        self.stdout.write(
+            f"  Bidders: restore your key file from {ceremony.keys_dir} on /accounts/keys/ "
+            f"(passphrase {demo.DEMO_KEY_PASSPHRASE}) before decrypting in the room; docs/demo.md walks through it."
+        )
         self.stdout.write("")
