@@ -736,7 +736,8 @@ def room_read_next(*, actor: User, lot: Lot) -> RoomBid | None:
 
     A decrypted bid's price above the maximum price is flagged invalid (TR
     51(5)). Revoked and withdrawn bids are read with their outcome and no
-    content. Returns the entry read, or None when the reading was already over.
+    content. Returns the entry read (None only when nothing was left to read, which the
+    stage check makes impossible: after the last bid the stage is already ``confirming``).
     """
     from opening.tasks import schedule_room_deadline
 

@@ -251,7 +251,6 @@ def _test_settings(settings, tmp_path):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     # What is written under var/ at run time (the demo's key backups) goes to the test's own directory.
     settings.VAR_DIR = tmp_path / "var"
-    # Every test creates ten people: the production hasher's million rounds would dominate the run.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    # A request in English leaves English active on the thread; every test starts in the default.
-    translation.activate(settings.LANGUAGE_CODE)
+    # Likewise the development receipt key, made on first use (tests that sign receipts set their own).
+    settings.RECEIPT_SIGNING_KEY = str(tmp_path / "var" / "receipt-signing-key.pem")
+    settings.RECEIPT_SIGNING_KEY_CREATE = True
