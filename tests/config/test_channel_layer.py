@@ -12,6 +12,7 @@ import uuid
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from channels_redis.core import RedisChannelLayer
+from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.conf import settings
 
 POOL_CODE = (
@@ -22,13 +23,16 @@ POOL_CODE = (
 )
 
 
-def test_the_backend_is_the_one_redis_url_asks_for():
+def test_the_backend_is_the_one_redis_url_and_channel_layer_ask_for():
     layer = get_channel_layer()
     if os.environ.get("REDIS_URL", "").strip():
-        assert isinstance(layer, RedisChannelLayer)
         configured = settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]
         assert configured["address"] == os.environ["REDIS_URL"].strip()
-        assert layer.create_pool(0).max_connections == configured["max_connections"]
+        if os.environ.get("CHANNEL_LAYER", "core").strip().lower() == "pubsub":
+            assert isinstance(layer, RedisPubSubChannelLayer)
+        else:
+            assert isinstance(layer, RedisChannelLayer)
+            assert layer.create_pool(0).max_connections == configured["max_connections"]
     else:
         assert isinstance(layer, InMemoryChannelLayer)
 
