@@ -9,6 +9,7 @@ import time_machine
 from django.core.files.storage import default_storage
 
 from accounts.models import Notification
+from audit.models import AuditEvent
 from bidding import services, storage
 from bidding.models import Bid, BidStatus, Upload, UploadPart, UploadStatus
 from core.errors import DomainError
@@ -192,7 +193,9 @@ def test_a_received_upload_whose_stored_parts_are_lost_fails_as_the_platforms_fa
         tendering.lots_advance_due()
     lot.refresh_from_db()
     upload.refresh_from_db()
-    assert lot.status in (LotStatus.BIDDING_CLOSED, LotStatus.OPENING)
+    # Bidding closed, then the opening (at the deadline here) found no bid and failed the lot (TR 44).
+    assert lot.status == LotStatus.FAILED
+    assert AuditEvent.objects.filter(action="tendering.lot.bidding_closed", lot_id=lot.pk).exists()
     assert upload.status == UploadStatus.FAILED
     assert upload.error_code == "upload.storage_unreadable"
     assert not Bid.objects.exists()
@@ -218,7 +221,8 @@ def test_no_upload_is_left_open_when_the_lot_reaches_the_opening(bob, bob_keys, 
     with time_machine.travel(lot.bid_deadline, tick=False):
         tendering.lots_advance_due()
     lot.refresh_from_db()
-    assert lot.status == LotStatus.OPENING
+    # The opening came (one bid for a minimum of three: the lot failed there, TR 44).
+    assert lot.status == LotStatus.FAILED
     assert not Upload.objects.filter(lot=lot, status=UploadStatus.OPEN).exists()
     assert Bid.objects.filter(lot=lot, status=BidStatus.CURRENT).count() == 1
 

@@ -111,7 +111,8 @@ def test_uploads_not_complete_at_the_deadline_are_discarded_with_their_parts(
         tendering.lots_advance_due()
     upload.refresh_from_db()
     lot.refresh_from_db()
-    assert lot.status == LotStatus.OPENING  # the fixture opens at the deadline: both steps ran
+    # The fixture opens at the deadline: both steps ran, and the opening, with no bid, failed the lot (TR 44).
+    assert lot.status == LotStatus.FAILED
     assert upload.status == UploadStatus.DISCARDED
     assert upload.error_code == "bid.deadline_passed"
     assert not any(parts_exist(upload))
