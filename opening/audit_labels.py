@@ -10,7 +10,7 @@ OPENING_ACTION_LABELS = {
     "opening.key.rebuilt": _("重建开标私钥"),
     "opening.room.scheduled": _("开标室建立"),
     "opening.room.signed_in": _("开标签到"),
-    "opening.room.signed_in_sealed": _("投标人签到（投标截止前保密）"),
+    "opening.room.signed_in_sealed": _("投标人签到（截止后公布）"),
     "opening.room.opened": _("开标：公布投标人"),
     "opening.room.failed": _("开标：投标人不足，流标"),
     "opening.room.stage": _("开标阶段变更"),
