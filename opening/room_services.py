@@ -516,6 +516,30 @@ def _finish_decrypting(
             )
 
 
+def _decrypt_entry(lot: Lot, entry: RoomBid, *, actor: User | None, source: str, run: Callable[[], Bid]) -> Bid:
+    """Run the verification ``run`` for a bid marked as being decrypted, then tell the room how it went.
+
+    A refusal is announced with its code and raised; anything unexpected is
+    announced as ``room.decryption_error`` and raised; either way the mark is lifted.
+    """
+    try:
+        bid = run()
+    except DomainError as error:
+        _finish_decrypting(lot, entry, actor=actor, error=error, source=source)
+        raise
+    except BaseException:
+        _finish_decrypting(
+            lot,
+            entry,
+            actor=actor,
+            error=DomainError("room.decryption_error", _("解密时发生内部错误，请重试。")),
+            source=source,
+        )
+        raise
+    _finish_decrypting(lot, entry, actor=actor, error=None, source=source)
+    return bid
+
+
 def room_decrypt(*, actor: User, lot: Lot, file_key: bytes) -> Bid:
     """A bidder hands in its bid's file key (unwrapped in its browser); the server verifies the whole bid.
 
@@ -542,22 +566,13 @@ def room_decrypt(*, actor: User, lot: Lot, file_key: bytes) -> Bid:
             raise DomainError("room.already_decrypted", _("您的投标文件已解密。"), status=409)
 
     entry = _start_decrypting(lot, {"bid_id": seat.bid.pk}, check)
-    try:
-        bid = bid_decrypt(bid=entry.bid, file_key=bytes(file_key), actor=actor, source=KeySource.BIDDER)
-    except DomainError as error:
-        _finish_decrypting(lot, entry, actor=actor, error=error, source=KeySource.BIDDER)
-        raise
-    except BaseException:
-        _finish_decrypting(
-            lot,
-            entry,
-            actor=actor,
-            error=DomainError("room.decryption_error", _("解密时发生内部错误，请重试。")),
-            source=KeySource.BIDDER,
-        )
-        raise
-    _finish_decrypting(lot, entry, actor=actor, error=None, source=KeySource.BIDDER)
-    return bid
+    return _decrypt_entry(
+        lot,
+        entry,
+        actor=actor,
+        source=KeySource.BIDDER,
+        run=lambda: bid_decrypt(bid=entry.bid, file_key=bytes(file_key), actor=actor, source=KeySource.BIDDER),
+    )
 
 
 def room_record_cause(*, actor: User, lot: Lot, bid_id: object, cause: object, note: object = "") -> RoomBid:
@@ -657,22 +672,13 @@ def room_open_with_custody(*, actor: User, lot: Lot, bid_id: object) -> Bid:
             )
 
     entry = _start_decrypting(lot, {"bid_id": _bid_pk(bid_id)}, check)
-    try:
-        bid = bid_decrypt_with_opening_key(bid=entry.bid, actor=actor)
-    except DomainError as error:
-        _finish_decrypting(lot, entry, actor=actor, error=error, source=KeySource.OPENING)
-        raise
-    except BaseException:
-        _finish_decrypting(
-            lot,
-            entry,
-            actor=actor,
-            error=DomainError("room.decryption_error", _("解密时发生内部错误，请重试。")),
-            source=KeySource.OPENING,
-        )
-        raise
-    _finish_decrypting(lot, entry, actor=actor, error=None, source=KeySource.OPENING)
-    return bid
+    return _decrypt_entry(
+        lot,
+        entry,
+        actor=actor,
+        source=KeySource.OPENING,
+        run=lambda: bid_decrypt_with_opening_key(bid=entry.bid, actor=actor),
+    )
 
 
 def room_custody_changed(*, lot: Lot, organisation_name: str, submitted: int, threshold: int, count: int, rebuilt_now: bool) -> None:
