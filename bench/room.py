@@ -1105,8 +1105,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--open-timeout", type=float, default=30.0, help="seconds for one handshake")
     parser.add_argument("--application", default="config.asgi:application",
                         help="the ASGI application Daphne serves (to try a change of the stack; PYTHONPATH reaches it)")
-    parser.add_argument("--daphne-handshake-timeout", type=int,
-                        help="Daphne's --websocket_connect_timeout in seconds (default: Daphne's own, 5)")
+    parser.add_argument("--daphne-handshake-timeout", type=int, default=30,
+                        help="Daphne's --websocket_connect_timeout in seconds (default 30, as the README's deployment"
+                             " runs it; 0 for Daphne's own 5)")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     parser.add_argument("--open-lot", type=int, help=argparse.SUPPRESS)
     return parser.parse_args()

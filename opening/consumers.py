@@ -6,7 +6,8 @@ handed to one service of ``opening.room_services``, which checks the
 sender's part in the room, the stage and the clock. Every message with a
 ``ref`` gets an ``ack`` or an ``error`` with a stable code.
 
-Delivery: the consumer joins the room's group before it reads the backlog,
+Delivery: the consumer joins the room's relay (``opening.relay``: the
+process's one member of the room's group) before it reads the backlog,
 holds live events back until the client's ``resume`` has been answered from
 the database, and then forwards each event exactly once, in ``seq`` order —
 fetching from the database any event that a channel layer lost or delivered
@@ -31,7 +32,7 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from audit import context as audit_context
 from core.errors import DomainError, NotFound
-from opening import events, room_selectors, room_services
+from opening import events, relay, room_selectors, room_services
 from opening.models import Room
 
 MAX_MESSAGE_BYTES = 16 * 1024
@@ -61,20 +62,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     lot_id: int
     user: User
-    group: str
     room_id: int
     sent_seq: int
     synced: bool
     held: deque[tuple[int, str]]
-
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        # Channels closes stale database connections, on a thread hop, before every handler.
-        # A live event touches no database (a gap is fetched through database_sync_to_async,
-        # which cleans up itself): skipping the hop halves the CPU of a fan-out (docs/realtime.md).
-        if message.get("type") == events.EVENT_MESSAGE_TYPE:
-            await self.room_event(message)
-            return
-        await super().dispatch(message)
 
     async def connect(self) -> None:
         self.lot_id = int(self.scope["url_route"]["kwargs"]["lot_id"])
@@ -89,7 +80,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.poller: asyncio.Task[None] | None = None
         self.tokens = float(RATE_BURST)
         self.last_refill = time.monotonic()
-        self.group = events.room_group(self.lot_id)
         ip, agent = _client_address(self.scope)
         self.audit_ctx = audit_context.AuditContext(ip=ip, user_agent=agent)
         if self.user is None or not self.user.is_authenticated:
@@ -102,7 +92,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         # Join before anything is read from the database, so no event can fall between
         # the backlog and the live stream; live events are held until the backlog is sent.
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        # The process's relay is the room's group member and hands events to this consumer.
+        await relay.relay_join(self.lot_id, self)
         self.joined = True
         await self.accept()
         await self.send(text_data=events.dumps(welcome))
@@ -141,7 +132,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if poller is not None:
             poller.cancel()
         if getattr(self, "joined", False):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            await relay.relay_leave(self.lot_id, self)
 
     # --- delivery ---------------------------------------------------------------------------
 
@@ -170,7 +161,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self.sent_seq = seq
 
     async def room_event(self, message: dict[str, Any]) -> None:
-        """A live event from the channel layer (``events.broadcast``)."""
+        """A live event from the channel layer (``events.broadcast``), handed over by the process's relay.
+
+        Returns without suspending when the event is the next one and no other
+        delivery is running, so the relay can serve every socket in one pass.
+        """
         seq, text = int(message["seq"]), str(message["text"])
         if not self.synced:
             self.held.append((seq, text))

@@ -43,7 +43,15 @@ def dumps(message: dict[str, Any]) -> str:
 
 
 def event_text(*, seq: int, kind: str, at: dt.datetime, data: dict[str, Any]) -> str:
-    return dumps({"type": "event", "seq": seq, "kind": kind, "at": iso(at), "data": jsonable(data)})
+    """The event as every client receives it, encoded once.
+
+    ASCII only (non-ASCII characters as ``\\u`` escapes): the server encodes the
+    text to UTF-8 once per socket, which for a pure-ASCII string is a copy
+    and for Chinese text a real conversion — 1.9 ms per socket for the
+    ``opened`` event of 2,000 bids, 0.04 ms in ASCII (docs/realtime.md).
+    """
+    message = {"type": "event", "seq": seq, "kind": kind, "at": iso(at), "data": jsonable(data)}
+    return json.dumps(message, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
 
 
 def jsonable(data: Any) -> Any:

@@ -35,8 +35,9 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from accounts.selectors import organisation_key_by_fingerprint
-from audit.models import Sensitivity
+from audit.models import CheckpointReason, Sensitivity
 from audit.services import record
+from audit.tree import checkpoint_request
 from bidding.models import Bid, BidStatus, KeySource
 from core.errors import DomainError, NotFound, NotPermitted
 from opening import events
@@ -76,8 +77,11 @@ def _emit(
     actor: User | None,
     sensitivity: str = Sensitivity.PUBLIC,
 ) -> RoomEvent:
-    """Append one event to ``room`` (locked by the caller), audit it, broadcast it after commit."""
-    now = timezone.now()
+    """Append one event to ``room`` (locked by the caller), audit it, broadcast it after commit.
+
+    The event's time is its audit record's: one time in the chain and on the
+    wire, so the replay rebuilt from the chain shows exactly what was sent.
+    """
     payload = events.jsonable(data)
     audit_event = record(
         f"opening.room.{kind}",
@@ -86,6 +90,7 @@ def _emit(
         data={"seq": room.last_seq + 1, **payload},
         sensitivity=sensitivity,
     )
+    now = audit_event.created_at
     room.last_seq += 1
     room.save(update_fields=["last_seq"])
     text = events.event_text(seq=room.last_seq, kind=kind, at=now, data=payload)
@@ -1037,6 +1042,7 @@ def room_close(*, actor: User, lot: Lot) -> Room:
         from tendering.services import lot_mark_opened_by_room
 
         lot_mark_opened_by_room(lot=room.lot, actor=actor)
+        checkpoint_request(reason=CheckpointReason.OPENING_CLOSED, tender_id=room.lot.tender_id, lot_id=room.lot_id)
         _emit(
             room,
             "closed",

@@ -41,6 +41,10 @@ async def connect(user, lot, *, origin: tuple[bytes, bytes] = ORIGIN) -> Websock
 
 
 async def receive(communicator: WebsocketCommunicator) -> dict:
+    """The next message: one that ``ask`` passed over first, else the next off the socket."""
+    passed = getattr(communicator, "passed_over", None)
+    if passed:
+        return passed.pop(0)
     return json.loads(await communicator.receive_from(timeout=5))
 
 
@@ -59,12 +63,19 @@ async def joined(user, lot, *, after: int = 0) -> tuple[WebsocketCommunicator, d
 
 
 async def ask(communicator: WebsocketCommunicator, message: dict) -> dict:
-    """Send a message with a ref; its ack or error (events arriving meanwhile are skipped)."""
+    """Send a message with a ref; its ack or error.
+
+    Events may arrive before the ack (the relay delivers them beside the
+    handler): they are kept for the next ``receive``, in order.
+    """
     await communicator.send_json_to({**message, "ref": "r1"})
+    passed: list[dict] = []
     while True:
-        answer = await receive(communicator)
+        answer = json.loads(await communicator.receive_from(timeout=5))
         if answer.get("ref") == "r1" and answer["type"] in ("ack", "error"):
+            communicator.passed_over = [*getattr(communicator, "passed_over", []), *passed]
             return answer
+        passed.append(answer)
 
 
 async def test_an_anonymous_client_is_refused_with_a_code(ceremony):
