@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
+from channels.layers import channel_layers
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -239,6 +240,20 @@ def published(make_draft, people) -> Tender:
 @pytest.fixture
 def lot(published) -> Lot:
     return published.lots.get()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_channel_layer():
+    """Each test gets its own channel layer object.
+
+    The Redis core layer keeps receive state per layer object and refuses a
+    second event loop while a receive is pending (channels_redis's "Two event
+    loops are trying to receive()"); a test that fails with sockets still
+    open would otherwise leave its loop's receives behind for every later
+    test, and the in-memory layer would carry groups across tests.
+    """
+    yield
+    channel_layers.backends.clear()
 
 
 @pytest.fixture(autouse=True)

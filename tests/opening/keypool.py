@@ -2,14 +2,15 @@
 
 Generating an RSA-3072 key costs 0.1 to 1 s (a prime search), and every
 published lot needs one, as does every organisation that keeps a share: the
-suite would spend minutes on it. Instead, ``keypool_primes.txt`` holds 24
-random 1536-bit primes (the p and q of twelve keys made with
-``cryptography``), each with its top two bits set, so the product of any two
-is a 3072-bit modulus; e = 65537 is prime and the primes came from RSA key
+suite would spend minutes on it. Instead, ``keypool_primes.txt`` holds 120
+random 1536-bit primes (the p and q of sixty keys made with
+``cryptography``), each at least sqrt(2^3071), so the product of any two is a
+3072-bit modulus; e = 65537 is prime and the primes came from RSA key
 generation, so it is invertible modulo each p - 1. Every pair is a different
-valid key: 276 keys at the cost of a modular inverse each. Past that the pool
-falls back to real generation, so keys never repeat within a session (the
-fingerprints are unique in the database).
+valid key: 7,140 keys at the cost of a modular inverse each, more than a
+whole run of the suite asks for (each test process has its own pool). Past
+that the pool falls back to real generation, so keys never repeat within a
+session (the fingerprints are unique in the database).
 
 ``KEYRING`` remembers every key handed out, by the fingerprint of its public
 half, so a test can find the private key of any registered public key.
@@ -64,12 +65,14 @@ class KeyPool:
     def __init__(self) -> None:
         self._pairs = itertools.combinations(_primes(), 2)
         self._lock = threading.Lock()
+        self.generated = 0  # keys made by a prime search once the pairs ran out
 
     def next_key(self) -> rsa.RSAPrivateKey:
         """A fresh RSA-3072 private key, never handed out before in this session."""
         with self._lock:
             pair = next(self._pairs, None)
         if pair is None:
+            self.generated += 1
             key = rsa.generate_private_key(public_exponent=_E, key_size=3072)
         else:
             key = _key_from(*pair)
