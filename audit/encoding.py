@@ -16,7 +16,12 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-FORMAT_VERSION = 1
+# Format 1: one chain (every event linked to the one before it by seq).
+# Format 2: the events are spread over strands (docs/audit.md §5), each its own
+# chain; the envelope adds ``strand`` and ``strand_seq``. Rows keep the format
+# they were written in; new rows are format 2.
+FORMAT_VERSION = 2
+FORMATS = (1, 2)
 GENESIS_HASH = "0" * 64
 
 ENVELOPE_FIELDS = (
@@ -37,6 +42,7 @@ ENVELOPE_FIELDS = (
     "payload",
     "prev_hash",
 )
+STRAND_FIELDS = ("strand", "strand_seq")
 
 
 def canonical_json(value: Any) -> str:
@@ -92,9 +98,15 @@ def envelope(
     sensitivity: str,
     payload: str,
     prev_hash: str,
+    format: int = 1,
+    strand: int | None = None,
+    strand_seq: int | None = None,
 ) -> dict[str, Any]:
-    return {
-        "v": FORMAT_VERSION,
+    """The object whose canonical JSON is hashed: format 1, or format 2 with the strand fields."""
+    if format not in FORMATS:
+        raise ValueError(f"unknown audit format {format!r}")
+    env = {
+        "v": format,
         "seq": seq,
         "time": format_time(time),
         "actor_id": actor_id,
@@ -112,7 +124,143 @@ def envelope(
         "payload": json.loads(payload),
         "prev_hash": prev_hash,
     }
+    if format >= 2:
+        if not isinstance(strand, int) or not isinstance(strand_seq, int):
+            raise TypeError("a format 2 envelope needs its strand and strand_seq")
+        env["strand"] = strand
+        env["strand_seq"] = strand_seq
+    return env
 
 
 def event_hash(env: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(env).encode("utf-8")).hexdigest()
+
+
+_quote = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) writes for a str
+
+
+def _text(value: str) -> str:
+    return _quote(value)
+
+
+def _int(value: int | None) -> str:
+    if value is None:
+        return "null"
+    if type(value) is not int:
+        raise TypeError("an integer field holds an integer or null")
+    return str(value)
+
+
+def _nullable_text(value: str | None) -> str:
+    return "null" if value is None else _quote(value)
+
+
+def envelope_text_v2(
+    *,
+    seq: int,
+    time: str,
+    actor_id: int | None,
+    actor_name: str,
+    organisation_id: int | None,
+    organisation_name: str,
+    ip: str | None,
+    user_agent: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    tender_id: int | None,
+    lot_id: int | None,
+    sensitivity: str,
+    payload: str,
+    prev_hash: str,
+    strand: int,
+    strand_seq: int,
+) -> str:
+    """The canonical JSON of a format 2 envelope, written field by field.
+
+    ``time`` is already formatted (``format_time``) and ``payload`` is the
+    stored canonical JSON text, placed as it is: for a canonical payload the
+    result is exactly ``canonical_json(envelope(format=2, ...))`` — keys in
+    code point order — without parsing and re-encoding the payload, which
+    makes the writer and the verifiers several times faster. A payload that
+    is not canonical gives other bytes, hence another hash: never the
+    stored one, unless that hash was forged too (which the signed
+    checkpoints catch, docs/audit.md §8).
+    """
+    head, middle, tail = envelope_parts_v2(
+        time=time,
+        actor_id=actor_id,
+        actor_name=actor_name,
+        organisation_id=organisation_id,
+        organisation_name=organisation_name,
+        ip=ip,
+        user_agent=user_agent,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        tender_id=tender_id,
+        lot_id=lot_id,
+        sensitivity=sensitivity,
+        payload=payload,
+    )
+    return join_parts_v2(head, middle, tail, prev_hash=prev_hash, seq=seq, strand=strand, strand_seq=strand_seq)
+
+
+def envelope_parts_v2(
+    *,
+    time: str,
+    actor_id: int | None,
+    actor_name: str,
+    organisation_id: int | None,
+    organisation_name: str,
+    ip: str | None,
+    user_agent: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    tender_id: int | None,
+    lot_id: int | None,
+    sensitivity: str,
+    payload: str,
+) -> tuple[str, str, str]:
+    """A format 2 envelope's text around the four fields only the append itself knows.
+
+    ``head + prev_hash + middle + seq + ',"strand":' + strand +
+    ',"strand_seq":' + strand_seq + tail`` (``join_parts_v2``) is the
+    canonical text: on PostgreSQL the database joins and hashes it in the
+    same statement that claims the strand (docs/audit.md §5).
+    """
+    head = (
+        '{"action":' + _text(action)
+        + ',"actor_id":' + _int(actor_id)
+        + ',"actor_name":' + _text(actor_name)
+        + ',"ip":' + _nullable_text(ip)
+        + ',"lot_id":' + _int(lot_id)
+        + ',"object_id":' + _text(object_id)
+        + ',"object_type":' + _text(object_type)
+        + ',"organisation_id":' + _int(organisation_id)
+        + ',"organisation_name":' + _text(organisation_name)
+        + ',"payload":' + payload
+        + ',"prev_hash":"'
+    )
+    middle = '","sensitivity":' + _text(sensitivity) + ',"seq":'
+    tail = (
+        ',"tender_id":' + _int(tender_id)
+        + ',"time":' + _text(time)
+        + ',"user_agent":' + _text(user_agent)
+        + ',"v":2}'
+    )
+    return head, middle, tail
+
+
+def join_parts_v2(head: str, middle: str, tail: str, *, prev_hash: str, seq: int, strand: int, strand_seq: int) -> str:
+    return (
+        head + prev_hash + middle + _int(seq)
+        + ',"strand":' + _int(strand)
+        + ',"strand_seq":' + _int(strand_seq)
+        + tail
+    )
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

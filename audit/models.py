@@ -39,6 +39,13 @@ class AuditEvent(models.Model):
     lot_id = models.BigIntegerField(_("标段ID"), null=True, blank=True, db_index=True)
     sensitivity = models.CharField(_("保密级别"), max_length=30, blank=True, choices=Sensitivity.choices)
     payload = models.TextField(_("内容"), default="{}")
+    # Format 2 events are spread over strands, each a hash chain of its own
+    # (prev_hash links to the previous event of the same strand), so that
+    # appenders on different strands do not wait for each other; all of them
+    # are leaves of one Merkle tree (docs/audit.md §5, §10).
+    strand = models.PositiveSmallIntegerField(_("分链"), default=0)
+    strand_seq = models.BigIntegerField(_("分链序号"))
+    format = models.PositiveSmallIntegerField(_("格式版本"), default=1)
     prev_hash = models.CharField(_("前一哈希"), max_length=64)
     hash = models.CharField(_("哈希"), max_length=64, unique=True)
 
@@ -46,6 +53,9 @@ class AuditEvent(models.Model):
         verbose_name = _("审计记录")
         verbose_name_plural = _("审计记录")
         ordering = ["seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["strand", "strand_seq"], name="audit_event_strand_seq_unique"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action}"
@@ -53,3 +63,94 @@ class AuditEvent(models.Model):
     @property
     def data(self) -> dict[str, Any]:
         return json.loads(self.payload)
+
+
+class AuditLeaf(models.Model):
+    """Leaf ``index`` of the Merkle tree over the events (docs/audit.md §10).
+
+    Leaves are appended in the order the integrator finds committed events
+    (``audit.tree.tree_integrate``); the leaf's data is the event's hash.
+    """
+
+    index = models.BigIntegerField(_("叶序号"), primary_key=True)
+    seq = models.BigIntegerField(_("审计序号"), unique=True)
+    hash = models.CharField(_("记录哈希"), max_length=64)
+
+    class Meta:
+        verbose_name = _("默克尔树叶")
+        verbose_name_plural = _("默克尔树叶")
+
+    def __str__(self) -> str:
+        return f"leaf {self.index} = #{self.seq}"
+
+
+class AuditNode(models.Model):
+    """A perfect subtree of the tree: leaves [index·2^level, (index+1)·2^level), level ≥ 1."""
+
+    level = models.PositiveSmallIntegerField()
+    index = models.BigIntegerField()
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["level", "index"], name="audit_node_level_index_unique")]
+
+    def __str__(self) -> str:
+        return f"node {self.level}/{self.index}"
+
+
+class AuditTreeState(models.Model):
+    """The integrator's position: one row. The frontier is the tree's compact range."""
+
+    size = models.BigIntegerField(default=0)
+    frontier = models.JSONField(default=list)
+    # {strand: last position integrated}: a strand's committed events are always
+    # a prefix of its positions, so the next ones are found from here.
+    marks = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"tree of {self.size}"
+
+
+class CheckpointReason(models.TextChoices):
+    PERIODIC = "periodic", _("定时")
+    BID_DEADLINE = "bid_deadline", _("投标截止")
+    DRAW = "draw", _("专家抽取")
+    OPENING_CLOSED = "opening_closed", _("开标结束")
+    AWARD = "award", _("定标")
+    MANUAL = "manual", _("手动")
+
+
+class AuditCheckpoint(models.Model):
+    """A signed statement of the tree's size and root at a time (C2SP tlog-checkpoint)."""
+
+    size = models.BigIntegerField(_("树大小"), db_index=True)
+    root = models.CharField(_("树根"), max_length=64)
+    created_at = models.DateTimeField(_("时间"), db_index=True)
+    reason = models.CharField(_("原因"), max_length=20, choices=CheckpointReason.choices)
+    tender_id = models.BigIntegerField(_("招标项目ID"), null=True, blank=True)
+    lot_id = models.BigIntegerField(_("标段ID"), null=True, blank=True)
+    note = models.TextField(_("签名检查点"))
+    key_fingerprint = models.CharField(_("平台公钥指纹"), max_length=64)
+
+    class Meta:
+        verbose_name = _("检查点")
+        verbose_name_plural = _("检查点")
+        ordering = ["-size", "-id"]
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.size} {self.root[:12]}"
+
+
+class CheckpointSubscription(models.Model):
+    """A supervisor who receives every checkpoint by e-mail, as a copy kept outside the platform."""
+
+    user = models.OneToOneField("accounts.User", on_delete=models.CASCADE, related_name="checkpoint_subscription")
+    created_at = models.DateTimeField(_("订阅时间"))
+
+    class Meta:
+        verbose_name = _("检查点订阅")
+        verbose_name_plural = _("检查点订阅")
+
+    def __str__(self) -> str:
+        return f"checkpoints to {self.user}"

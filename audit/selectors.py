@@ -18,36 +18,16 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Role, User
-from audit.chain import ChainReport, verify_rows
+from audit.chain import ROW_FIELDS, ChainReport, verify_rows
 from audit.models import AuditEvent, Sensitivity
 from core.errors import NotFound, NotPermitted
 from tendering.models import Lot, Tender
 from tendering.selectors import sealed_tender_ids
 
-_ROW_FIELDS = (
-    "seq",
-    "created_at",
-    "actor_id",
-    "actor_name",
-    "organisation_id",
-    "organisation_name",
-    "ip",
-    "user_agent",
-    "action",
-    "object_type",
-    "object_id",
-    "tender_id",
-    "lot_id",
-    "sensitivity",
-    "payload",
-    "prev_hash",
-    "hash",
-)
-
 
 def chain_verify(*, chunk_size: int = 5000) -> ChainReport:
-    """Walk the whole chain in sequence order, in constant memory."""
-    rows = AuditEvent.objects.order_by("seq").values(*_ROW_FIELDS).iterator(chunk_size=chunk_size)
+    """Walk every strand in position order, in constant memory."""
+    rows = AuditEvent.objects.order_by("strand", "strand_seq").values(*ROW_FIELDS).iterator(chunk_size=chunk_size)
     return verify_rows(rows)
 
 

@@ -3,32 +3,75 @@
 from __future__ import annotations
 
 import ipaddress
+import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
 
 from audit import context
-from audit.encoding import GENESIS_HASH, canonical_json, envelope, event_hash, to_jsonable
+from audit.encoding import (
+    FORMAT_VERSION,
+    GENESIS_HASH,
+    canonical_json,
+    envelope_parts_v2,
+    format_time,
+    join_parts_v2,
+    text_hash,
+    to_jsonable,
+)
 from audit.models import AuditEvent, Sensitivity
 
 if TYPE_CHECKING:
     from accounts.models import User
 
-# pg_advisory_xact_lock key: "SUNBIDAU" as a 64-bit integer.
-_PG_LOCK_KEY = int.from_bytes(b"SUNBIDAU", "big") & 0x7FFF_FFFF_FFFF_FFFF
+# The first key of the strands' two-key advisory locks ("SBUA"); the second is the strand.
+_PG_STRAND_LOCK = int.from_bytes(b"SBUA", "big") & 0x7FFF_FFFF
 
 
-def _lock_head() -> None:
-    """Serialise appenders until the caller's transaction ends.
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    """A strand held by the caller's transaction, its head and the next global seq."""
 
-    PostgreSQL: a transaction-scoped advisory lock. SQLite: every atomic block
-    starts with BEGIN IMMEDIATE (settings), so the write lock is already held.
+    strand: int
+    strand_seq: int  # of the head: 0 when the strand is empty
+    prev_hash: str
+    seq: int | None
+
+
+def _claim(*, want_seq: bool) -> _Claim:
+    """Hold a strand until the caller's transaction ends and read its head.
+
+    PostgreSQL: ``sunbid_audit_claim`` (migration 0003) tries the strands'
+    transaction-scoped advisory locks from the one this connection used
+    last — which it still holds inside the same transaction, advisory locks
+    being re-entrant, so one transaction's events stay on one strand —
+    and takes the first free one, or queues on that one when all are busy;
+    the global seq comes from a sequence (so it has gaps where a transaction
+    rolled back; strand_seq never does). One round trip.
+    SQLite: every atomic block starts with BEGIN IMMEDIATE (settings), so the
+    one writer already holds the database; one strand, seq without gaps.
     """
     if connection.vendor == "postgresql":
+        strands = settings.AUDIT_STRANDS
+        preferred = getattr(connection, "_sunbid_audit_strand", None)
+        if preferred is None or preferred >= strands:
+            preferred = secrets.randbelow(strands)
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_PG_LOCK_KEY])
+            cursor.execute(
+                "SELECT strand, strand_seq, prev_hash, seq FROM sunbid_audit_claim(%s, %s, %s, %s)",
+                [_PG_STRAND_LOCK, strands, preferred, want_seq],
+            )
+            strand, strand_seq, prev_hash, seq = cursor.fetchone()
+        connection._sunbid_audit_strand = strand
+        return _Claim(strand=strand, strand_seq=strand_seq, prev_hash=prev_hash, seq=seq)
+    head = AuditEvent.objects.filter(strand=0).order_by("-strand_seq").values_list("seq", "strand_seq", "hash").first()
+    if head is None:
+        return _Claim(strand=0, strand_seq=0, prev_hash=GENESIS_HASH, seq=1)
+    return _Claim(strand=0, strand_seq=head[1], prev_hash=head[2], seq=head[0] + 1)
 
 
 def network_address(value: str | None) -> str | None:
@@ -53,6 +96,9 @@ def network_address(value: str | None) -> str | None:
         if int(address) >> 32 == 0 and int(address) > 1:
             return str(ipaddress.IPv4Address(int(address)))
     return str(address)
+
+
+_USER_AGENT_LENGTH = AuditEvent._meta.get_field("user_agent").max_length
 
 
 def record(
@@ -83,12 +129,8 @@ def record(
     ctx = context.current()
     organisation = getattr(actor, "organisation", None) if actor is not None else None
 
-    _lock_head()
-    head = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
-    seq, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
+    now = timezone.now()
     fields: dict[str, Any] = {
-        "seq": seq,
-        "time": timezone.now(),
         "actor_id": actor.pk if actor is not None else None,
         "actor_name": actor.get_username() if actor is not None else "",
         "organisation_id": organisation.pk if organisation is not None else None,
@@ -96,7 +138,7 @@ def record(
         "ip": network_address(ctx.ip),
         # Cut to the column's length here, before hashing: PostgreSQL would
         # refuse a longer value, SQLite would keep it in full.
-        "user_agent": ctx.user_agent[: AuditEvent._meta.get_field("user_agent").max_length],
+        "user_agent": ctx.user_agent[:_USER_AGENT_LENGTH],
         "action": action,
         "object_type": obj._meta.label_lower if obj is not None else "",
         "object_id": str(obj.pk) if obj is not None else "",
@@ -104,25 +146,63 @@ def record(
         "lot_id": lot_id,
         "sensitivity": str(sensitivity),
         "payload": payload,
-        "prev_hash": prev_hash,
     }
-    digest = event_hash(envelope(**fields))
-    fields["created_at"] = fields.pop("time")
-    return AuditEvent.objects.create(hash=digest, **fields)
+    head, middle, tail = envelope_parts_v2(time=format_time(now), **fields)
+    if connection.vendor == "postgresql":
+        return _append_postgresql(now, fields, head, middle, tail)
+    claim = _claim(want_seq=True)
+    assert claim.seq is not None
+    place = {"seq": claim.seq, "strand": claim.strand, "strand_seq": claim.strand_seq + 1}
+    digest = text_hash(join_parts_v2(head, middle, tail, prev_hash=claim.prev_hash, **place))
+    return AuditEvent.objects.create(
+        created_at=now, format=FORMAT_VERSION, prev_hash=claim.prev_hash, hash=digest, **place, **fields
+    )
+
+
+def _append_postgresql(now: Any, fields: dict[str, Any], head: str, middle: str, tail: str) -> AuditEvent:
+    """Claim, hash and insert in one statement (``sunbid_audit_append``, migration 0005).
+
+    The database joins the text exactly as ``join_parts_v2`` does and hashes
+    it: the same bytes, one round trip. The returned event is the row as stored.
+    """
+    strands = settings.AUDIT_STRANDS
+    preferred = getattr(connection, "_sunbid_audit_strand", None)
+    if preferred is None or preferred >= strands:
+        preferred = secrets.randbelow(strands)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT seq, strand, strand_seq, prev_hash, hash FROM sunbid_audit_append("
+            "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [
+                _PG_STRAND_LOCK, strands, preferred, now,
+                fields["actor_id"], fields["actor_name"], fields["organisation_id"], fields["organisation_name"],
+                fields["ip"], fields["user_agent"], fields["action"], fields["object_type"], fields["object_id"],
+                fields["tender_id"], fields["lot_id"], fields["sensitivity"], fields["payload"],
+                head, middle, tail,
+            ],
+        )
+        seq, strand, strand_seq, prev_hash, digest = cursor.fetchone()
+    connection._sunbid_audit_strand = strand
+    event = AuditEvent(
+        seq=seq, created_at=now, strand=strand, strand_seq=strand_seq, format=FORMAT_VERSION,
+        prev_hash=prev_hash, hash=digest, **fields,
+    )
+    event._state.adding = False
+    event._state.db = connection.alias
+    return event
 
 
 def chain_head_for_update() -> str:
-    """The hash of the newest event, with other appenders held off until the caller's transaction ends.
+    """The head of the strand this transaction appends to, held until the transaction ends.
 
     For a service that mixes the head into something it then records (the
-    expert draw's seed): no event can slip in between, so its own event's
+    expert draw's seed): the transaction keeps the strand, and no other
+    transaction can append to it meanwhile, so its own next event's
     ``prev_hash`` is the head it read. Caller inside ``transaction.atomic()``.
     """
     if not connection.in_atomic_block:
         raise RuntimeError("chain_head_for_update must run inside transaction.atomic().")
-    _lock_head()
-    head = AuditEvent.objects.order_by("-seq").values_list("hash", flat=True).first()
-    return head or GENESIS_HASH
+    return _claim(want_seq=False).prev_hash
 
 
 def record_standalone(action: str, **kwargs: Any) -> AuditEvent:

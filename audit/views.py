@@ -26,16 +26,18 @@ from audit import selectors
 from audit.chain import ChainReport
 from audit.forms import EventFilterForm
 from audit.models import AuditEvent
+from audit.tree import checkpoint_latest, tree_verify
 
 PAGE_SIZE = 50
 
 REASON_LABELS = {
     "altered": _("记录内容与其哈希值不符（记录被篡改）"),
-    "missing": _("序号缺失（记录被删除）"),
-    "unexpected": _("序号位置异常（记录被插入或重新编号）"),
-    "broken_link": _("与前一条记录的哈希链接断开（记录被删除、插入或调换顺序）"),
+    "missing": _("分链中此前的记录缺失（记录被删除）"),
+    "unexpected": _("在分链中的位置异常（记录被插入或重新编号）"),
+    "broken_link": _("与分链中前一条记录的哈希链接断开（记录被删除、插入或调换顺序）"),
     "not_canonical": _("记录内容不是规范编码（记录被篡改）"),
     "bad_hash": _("存储的哈希值无效（记录被篡改）"),
+    "bad_format": _("记录格式版本无效（记录被篡改）"),
 }
 
 
@@ -124,11 +126,13 @@ def verify(request: HttpRequest) -> HttpResponse:
     """GET explains and offers the check; POST walks the whole chain and shows the outcome."""
     user = _user(request)
     report: ChainReport | None = None
+    tree_findings: list[str] = []
     bad_visible = False
     if request.method == "POST":
         report = selectors.chain_verify_for(user=user)
         if not report.ok and report.bad_seq is not None:
             bad_visible = selectors.event_is_visible(user=user, seq=report.bad_seq)
+        tree_findings = tree_verify()
     else:
         selectors.require_auditor(user)
     return render(
@@ -140,5 +144,7 @@ def verify(request: HttpRequest) -> HttpResponse:
             if report and not report.ok
             else "",
             "bad_visible": bad_visible,
+            "tree_findings": tree_findings,
+            "latest_checkpoint": checkpoint_latest(),
         },
     )

@@ -19,6 +19,14 @@ credit code check, plus ``cryptography``; HTTP goes through the standard
 library. It never touches Django settings or a database, so a bidder runs it on
 its own machine.
 
+Uploads and withdrawals carry this installation's device id in
+``X-Sunbid-Device``: a random UUID made on first use and kept in
+``SUNBID_DEVICE_FILE`` (default: ``sunbid/device-id`` under the user's
+configuration directory). It names nothing but this installation; the
+platform records it with the upload so that supervisors can see, after the
+opening, bids of different organisations sent from one machine
+(docs/collusion.md).
+
 Secrets stay off the command line, where the shell history and the process
 list would keep them: the API token comes from ``SUNBID_TOKEN`` or
 ``--token-file``, passphrases from ``--passphrase-file`` or a prompt.
@@ -97,6 +105,10 @@ MAX_DURATION = 3650
 MAX_FILES = 100
 MAX_NAME = 255
 MAX_MEDIA_TYPE = 100
+
+DEVICE_HEADER = "X-Sunbid-Device"
+DEVICE_FILE_ENV = "SUNBID_DEVICE_FILE"
+_DEVICE_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 RECEIPT_FORMAT = "sunbid-receipt"
 RECEIPT_FIELDS = frozenset(
@@ -414,6 +426,51 @@ def public_keys_payload(keyset: sealkeys.KeySet) -> dict[str, str]:
     }
 
 
+# --- this installation's device id ----------------------------------------------------
+
+
+def device_file() -> Path:
+    """Where this installation keeps its device id: ``SUNBID_DEVICE_FILE``, else the user's config directory."""
+    configured = os.environ.get(DEVICE_FILE_ENV, "").strip()
+    if configured:
+        return Path(configured)
+    if os.name == "nt":
+        appdata = os.environ.get("APPDATA", "").strip()
+        return (
+            (Path(appdata) if appdata else Path.home() / "AppData" / "Roaming")
+            / "Sunbid"
+            / "device-id"
+        )
+    config = os.environ.get("XDG_CONFIG_HOME", "").strip()
+    return (Path(config) if config else Path.home() / ".config") / "sunbid" / "device-id"
+
+
+def installation_device_id() -> str | None:
+    """This installation's device id: read from its file, or made (a random UUID) and saved on first use.
+
+    A file holding anything but a device id is replaced. None when the file
+    can be neither read nor written (a read-only home): the requests then go
+    without an id rather than with one that changes at every run.
+    """
+    try:
+        path = device_file()
+    except RuntimeError:  # no home directory to be found
+        return None
+    try:
+        text = path.read_text("ascii").strip().lower()
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    if _DEVICE_ID.match(text):
+        return text
+    value = str(uuid.uuid4())
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, f"{value}\n".encode("ascii"), private=True)
+    except OSError:
+        return None
+    return value
+
+
 # --- HTTP -------------------------------------------------------------------------------
 
 
@@ -456,6 +513,8 @@ class Api:
     timeout: float = DEFAULT_TIMEOUT
     # Looked up at call time, so a test can stand in for the network.
     opener: urllib.request.OpenerDirector = field(default_factory=lambda: build_opener())
+    # Sent as X-Sunbid-Device with every request when set (uploads and withdrawals).
+    device: str | None = None
 
     def url(self, path: str) -> str:
         return self.server.rstrip("/") + path
@@ -474,6 +533,8 @@ class Api:
         sent = {"Accept": "application/json", "User-Agent": USER_AGENT}
         if self.token:
             sent["Authorization"] = f"Bearer {self.token}"
+        if self.device:
+            sent[DEVICE_HEADER] = self.device
         if payload is not None:
             body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
             sent["Content-Type"] = "application/json"
@@ -1543,6 +1604,7 @@ def cmd_seal(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_upload(args: argparse.Namespace, console: Console) -> int:
     api = make_api(args, console)
+    api.device = installation_device_id()
     # A pinned key is read before anything is sent: a typo in its path must not cost an upload.
     pinned = (
         load_receipt_key(read_input_file(args.public_key, "平台公钥文件"))
@@ -1638,6 +1700,7 @@ def cmd_status(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_withdraw(args: argparse.Namespace, console: Console) -> int:
     api = make_api(args, console)
+    api.device = installation_device_id()
     if not args.yes:
         if not sys.stdin.isatty():
             raise UsageError("撤回需要确认：加 --yes / withdrawing needs confirmation: add --yes")
@@ -1787,6 +1850,8 @@ EPILOG = """\
 环境变量 / environment:
   SUNBID_SERVER   服务器地址 / server URL (or --server)
   SUNBID_TOKEN    API 令牌 / API token (or --token-file; never given on the command line)
+  SUNBID_DEVICE_FILE  本机设备标识文件 / this installation's device id file
+                  (默认 / default: ~/.config/sunbid/device-id, Windows: %APPDATA%\\Sunbid\\device-id)
 
 退出码 / exit codes:
   0 成功 / done

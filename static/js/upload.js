@@ -22,6 +22,13 @@
 //
 // Memory: at most two parts (one being sent, one being filled) and one 1 MiB
 // chunk are held at a time.
+//
+// Device id: every request that changes an upload (create, each part, abandon)
+// carries X-Sunbid-Device, a random UUID this browser keeps in localStorage
+// ("sunbid-device", made on first use). It names nothing but this browser
+// profile; the server records it in the upload's audit events so that, after the
+// opening, supervisors can see bids of different organisations sent from one
+// machine (docs/collusion.md). Without localStorage the requests go without it.
 
 import { SealInputError, b64decode, prepareSeal, restorePlan, resumableState, sealStream, toHex } from "./sealing.js";
 
@@ -31,6 +38,39 @@ export const DB_VERSION = 2;
 export const STORE = "uploads";
 
 const RETRY_STATUSES = new Set([408, 425, 429, 500, 502, 503, 504]);
+
+export const DEVICE_STORAGE_KEY = "sunbid-device";
+export const DEVICE_HEADER = "X-Sunbid-Device";
+const DEVICE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function randomUuid() {
+  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  // RFC 9562 version 4 from 16 random bytes (randomUUID is missing in older browsers).
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const hex = toHex(b);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** This browser's device id, made and stored on first use; null when localStorage is unavailable. */
+export function deviceId() {
+  try {
+    let id = localStorage.getItem(DEVICE_STORAGE_KEY);
+    if (!id || !DEVICE_ID.test(id)) {
+      id = randomUuid();
+      localStorage.setItem(DEVICE_STORAGE_KEY, id);
+    }
+    return id;
+  } catch {
+    return null; // storage disabled (a private window's policy): the upload goes on without an id
+  }
+}
+
+function deviceHeaders() {
+  const id = deviceId();
+  return id ? { [DEVICE_HEADER]: id } : {};
+}
 
 /** A refusal by the server ({"error": {"code", "message"}}, message already translated) or a local upload failure. */
 export class UploadError extends Error {
@@ -160,7 +200,7 @@ async function fetchRetrying(url, init, { signal, maxAttempts = 6, onRetry } = {
 }
 
 function jsonInit(method, csrfToken, body) {
-  const headers = { Accept: "application/json", "X-CSRFToken": csrfToken };
+  const headers = { Accept: "application/json", "X-CSRFToken": csrfToken, ...deviceHeaders() };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   return { method, headers, body: body === undefined ? undefined : JSON.stringify(body) };
 }
@@ -314,6 +354,7 @@ async function sendUpload(record, plan, files, signingKey, serverParts, options)
           "X-Part-SHA256": hash,
           "X-CSRFToken": csrfToken,
           Accept: "application/json",
+          ...deviceHeaders(),
         },
         body: bytes,
       },

@@ -1,7 +1,8 @@
-"""Concurrent appenders must leave one linear chain, never a fork or a gap.
+"""Concurrent appenders must leave every strand linear, never a fork or a gap.
 
-Runs unchanged on SQLite (BEGIN IMMEDIATE serialises writers) and on
-PostgreSQL (the transaction-scoped advisory lock does), see docs/audit.md §5.
+Runs unchanged on SQLite (BEGIN IMMEDIATE serialises writers: one strand,
+seq without gaps) and on PostgreSQL (each transaction holds one strand's
+advisory lock; several append at once), see docs/audit.md §5.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ EACH = 5
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_appenders_leave_one_linear_chain():
+def test_concurrent_appenders_leave_every_strand_linear():
     barrier = threading.Barrier(THREADS)
     errors: list[BaseException] = []
 
@@ -46,19 +47,61 @@ def test_concurrent_appenders_leave_one_linear_chain():
     assert errors == []
 
     rows = list(
-        AuditEvent.objects.order_by("seq").values_list("seq", "prev_hash", "hash", "payload")
+        AuditEvent.objects.order_by("strand", "strand_seq").values_list(
+            "seq", "strand", "strand_seq", "prev_hash", "hash", "payload"
+        )
     )
-    assert [seq for seq, *_ in rows] == list(range(1, THREADS * EACH + 1))
-    previous = GENESIS_HASH
-    for _seq, prev_hash, digest, _payload in rows:
-        assert prev_hash == previous
-        previous = digest
-    written = sorted((p["worker"], p["n"]) for p in (json.loads(row[3]) for row in rows))
+    assert len({seq for seq, *_ in rows}) == THREADS * EACH
+    strands: dict[int, list[tuple[int, str, str]]] = {}
+    for _seq, strand, position, prev_hash, digest, _payload in rows:
+        strands.setdefault(strand, []).append((position, prev_hash, digest))
+    for chain in strands.values():
+        # Every strand: positions 1, 2, 3 … each linked to the one before, never a fork or a gap.
+        assert [position for position, *_ in chain] == list(range(1, len(chain) + 1))
+        previous = GENESIS_HASH
+        for _position, prev_hash, digest in chain:
+            assert prev_hash == previous
+            previous = digest
+    if connection.vendor == "sqlite":
+        assert sorted(seq for seq, *_ in rows) == list(range(1, THREADS * EACH + 1))
+    written = sorted((p["worker"], p["n"]) for p in (json.loads(row[5]) for row in rows))
     assert written == [(worker, n) for worker in range(THREADS) for n in range(EACH)]
     report = chain_verify()
     assert report.ok
-    assert (report.checked, report.head_seq, report.head_hash) == (
-        THREADS * EACH,
-        THREADS * EACH,
-        previous,
-    )
+    assert (report.checked, report.strands) == (THREADS * EACH, len(strands))
+    newest = AuditEvent.objects.order_by("-seq").first()
+    assert (report.head_seq, report.head_hash) == (newest.seq, newest.hash)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_transactions_open_at_the_same_time_append_on_different_strands_without_waiting():
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has one writer at a time: one strand")
+    holders = 4
+    inside = threading.Barrier(holders)
+    strands: list[int] = []
+    errors: list[BaseException] = []
+
+    def append_and_hold(worker: int) -> None:
+        try:
+            with transaction.atomic():
+                first = record("test.held", actor=None, data={"worker": worker, "n": 0})
+                # All four hold their strand here at once: none waited for another.
+                inside.wait(timeout=30)
+                second = record("test.held", actor=None, data={"worker": worker, "n": 1})
+                assert second.strand == first.strand  # one transaction stays on its strand
+                assert second.prev_hash == first.hash
+                strands.append(first.strand)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=append_and_hold, args=(worker,)) for worker in range(holders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert len(set(strands)) == holders
+    assert chain_verify().ok

@@ -2,6 +2,9 @@
 
 Every alteration is raw SQL through ``connection.cursor()``, as an intruder
 with database access would do it; the command must name the first bad record.
+The six records of ``chain`` are written one after another on one connection,
+so they are positions 1 to 6 of one strand; their global ``seq`` is whatever
+the database gave them (PostgreSQL's sequence does not restart per test).
 """
 
 from __future__ import annotations
@@ -15,13 +18,16 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, transaction
 
+from audit.encoding import GENESIS_HASH, envelope, event_hash
 from audit.models import AuditEvent
 from audit.services import record
 from tendering import services as tendering
 
 TABLE = connection.ops.quote_name(AuditEvent._meta.db_table)
+# What a record says, as opposed to where it stands (its global seq, its strand and position).
+PLACE_COLUMNS = ("seq", "strand", "strand_seq")
 CONTENT_COLUMNS = [
-    field.column for field in AuditEvent._meta.concrete_fields if field.column != "seq"
+    field.column for field in AuditEvent._meta.concrete_fields if field.column not in PLACE_COLUMNS
 ]
 
 
@@ -58,7 +64,7 @@ def broken_at(expected_seq: int) -> str:
     with pytest.raises(CommandError) as caught:
         run_verify()
     message = str(caught.value)
-    assert f"broken at #{expected_seq}:" in message
+    assert f"broken at #{expected_seq} (strand " in message
     assert caught.value.returncode == 1
     return message
 
@@ -85,13 +91,18 @@ def chain(db) -> list[AuditEvent]:
     return events
 
 
+def at(chain: list[AuditEvent], position: int) -> int:
+    """The global seq of the record at ``position`` (1-based) of the fixture's strand."""
+    return chain[position - 1].seq
+
+
 def test_untouched_chain_built_by_real_services_verifies(people, published):
     tendering.documents_obtain(actor=people["bob"], tender=published)
     head = AuditEvent.objects.order_by("-seq").first()
     output = run_verify()
     assert "intact" in output
     assert f"{AuditEvent.objects.count()} records" in output
-    assert f"head #{head.seq} {head.hash}" in output
+    assert f"newest #{head.seq} {head.hash}" in output
     assert AuditEvent.objects.filter(action="tendering.documents.obtained").exists()
 
 
@@ -102,97 +113,154 @@ def test_an_empty_chain_verifies():
 
 def test_intact_chain_reports_its_head_and_count(chain):
     output = run_verify()
-    assert f"6 records, head #6 {chain[-1].hash}" in output
+    assert f"6 records in 1 strand(s), newest #{chain[-1].seq} {chain[-1].hash}" in output
 
 
 def test_altered_payload_is_caught_at_its_record(chain):
     sql(
-        f"UPDATE {{table}} SET {q('payload')} = %s WHERE {q('seq')} = 3",
-        ['{"amount":"1.00","n":3}'],
+        f"UPDATE {{table}} SET {q('payload')} = %s WHERE {q('seq')} = %s",
+        ['{"amount":"1.00","n":3}', at(chain, 3)],
     )
-    assert "altered" in broken_at(3)
+    assert "altered" in broken_at(at(chain, 3))
 
 
 def test_payload_rewritten_out_of_canonical_form_is_caught(chain):
-    sql(f"UPDATE {{table}} SET {q('payload')} = %s WHERE {q('seq')} = 4", ['{"n": 4}'])
-    assert "canonical" in broken_at(4)
+    sql(f"UPDATE {{table}} SET {q('payload')} = %s WHERE {q('seq')} = %s", ['{"n": 4}', at(chain, 4)])
+    assert "altered" in broken_at(at(chain, 4))
 
 
 def test_payload_that_is_not_json_is_reported_not_crashed_on(chain):
-    sql(f"UPDATE {{table}} SET {q('payload')} = %s WHERE {q('seq')} = 2", ["not json at all"])
-    assert "canonical" in broken_at(2)
+    sql(f"UPDATE {{table}} SET {q('payload')} = %s WHERE {q('seq')} = %s", ["not json at all", at(chain, 2)])
+    assert "altered" in broken_at(at(chain, 2))
 
 
 def test_altered_hash_is_caught_at_its_record(chain):
-    sql(f"UPDATE {{table}} SET {q('hash')} = %s WHERE {q('seq')} = 5", ["f" * 64])
-    assert "altered" in broken_at(5)
+    sql(f"UPDATE {{table}} SET {q('hash')} = %s WHERE {q('seq')} = %s", ["f" * 64, at(chain, 5)])
+    assert "altered" in broken_at(at(chain, 5))
 
 
 def test_altered_time_is_caught_at_its_record(chain):
     moved = chain[1].created_at - dt.timedelta(minutes=5)
     sql(
-        f"UPDATE {{table}} SET {q('created_at')} = %s WHERE {q('seq')} = 2",
-        [connection.ops.adapt_datetimefield_value(moved)],
+        f"UPDATE {{table}} SET {q('created_at')} = %s WHERE {q('seq')} = %s",
+        [connection.ops.adapt_datetimefield_value(moved), at(chain, 2)],
     )
-    assert AuditEvent.objects.get(seq=2).created_at == moved
-    assert "altered" in broken_at(2)
+    assert AuditEvent.objects.get(seq=at(chain, 2)).created_at == moved
+    assert "altered" in broken_at(at(chain, 2))
 
 
 def test_altered_actor_column_is_caught(chain):
-    sql(f"UPDATE {{table}} SET {q('actor_name')} = %s WHERE {q('seq')} = 6", ["mallory"])
-    broken_at(6)
+    sql(f"UPDATE {{table}} SET {q('actor_name')} = %s WHERE {q('seq')} = %s", ["mallory", at(chain, 6)])
+    broken_at(at(chain, 6))
 
 
-def test_deleted_record_is_named_as_missing(chain):
-    sql(f"DELETE FROM {{table}} WHERE {q('seq')} = 4")
-    assert "missing" in broken_at(4)
+def test_a_record_given_another_global_number_is_caught(chain):
+    sql(f"UPDATE {{table}} SET {q('seq')} = %s WHERE {q('seq')} = %s", [at(chain, 6) + 1000, at(chain, 3)])
+    assert "altered" in broken_at(at(chain, 6) + 1000)
+
+
+def test_a_record_moved_to_another_strand_is_caught(chain):
+    sql(f"UPDATE {{table}} SET {q('strand')} = 999 WHERE {q('seq')} = %s", [at(chain, 6)])
+    # Alone on strand 999 at position 6: the five before it there are missing.
+    assert "missing" in broken_at(at(chain, 6))
+
+
+def test_deleted_record_is_named_as_missing_at_the_next_one(chain):
+    sql(f"DELETE FROM {{table}} WHERE {q('seq')} = %s", [at(chain, 4)])
+    message = broken_at(at(chain, 5))
+    assert "missing" in message and "position 5" in message
 
 
 def test_deleted_first_record_is_named_as_missing(chain):
-    sql(f"DELETE FROM {{table}} WHERE {q('seq')} = 1")
-    assert "missing" in broken_at(1)
+    sql(f"DELETE FROM {{table}} WHERE {q('seq')} = %s", [at(chain, 1)])
+    assert "missing" in broken_at(at(chain, 2))
 
 
-def test_deleted_record_with_later_ones_renumbered_breaks_the_link(chain):
-    sql(f"DELETE FROM {{table}} WHERE {q('seq')} = 3")
-    for seq in (4, 5, 6):
-        sql(f"UPDATE {{table}} SET {q('seq')} = %s WHERE {q('seq')} = %s", [seq - 1, seq])
-    assert "link" in broken_at(3)
+def test_deleted_record_with_later_ones_moved_up_breaks_the_link(chain):
+    sql(f"DELETE FROM {{table}} WHERE {q('seq')} = %s", [at(chain, 3)])
+    for position in (4, 5, 6):
+        sql(
+            f"UPDATE {{table}} SET {q('strand_seq')} = {q('strand_seq')} - 1 WHERE {q('seq')} = %s",
+            [at(chain, position)],
+        )
+    assert "link" in broken_at(at(chain, 4))
 
 
-def test_two_records_swapping_content_under_their_sequence_numbers_are_caught(chain):
-    second, fifth = fetch_content(2), fetch_content(5)
+def test_two_records_swapping_content_under_their_places_are_caught(chain):
+    second, fifth = fetch_content(at(chain, 2)), fetch_content(at(chain, 5))
     hash_index = CONTENT_COLUMNS.index("hash")
-    placeholder = list(second)
-    placeholder[hash_index] = "swap-in-progress"
-    set_content(2, placeholder)  # the hash column is unique
-    set_content(5, second)
-    set_content(2, fifth)
-    assert AuditEvent.objects.get(seq=2).action == "test.step.5"
-    assert "link" in broken_at(2)
+    stand_in = list(second)
+    stand_in[hash_index] = "swap-in-progress"
+    set_content(at(chain, 2), stand_in)  # the hash column is unique
+    set_content(at(chain, 5), second)
+    set_content(at(chain, 2), fifth)
+    assert AuditEvent.objects.get(seq=at(chain, 2)).action == "test.step.5"
+    assert "link" in broken_at(at(chain, 2))
 
 
-def test_records_reordered_by_exchanging_sequence_numbers_are_caught(chain):
-    sql(f"UPDATE {{table}} SET {q('seq')} = -1 WHERE {q('seq')} = 3")
-    sql(f"UPDATE {{table}} SET {q('seq')} = 3 WHERE {q('seq')} = 5")
-    sql(f"UPDATE {{table}} SET {q('seq')} = 5 WHERE {q('seq')} = -1")
-    assert AuditEvent.objects.get(seq=3).action == "test.step.5"
-    assert "link" in broken_at(3)
+def test_records_reordered_by_exchanging_positions_are_caught(chain):
+    def move(seq: int, position: int) -> None:
+        sql(f"UPDATE {{table}} SET {q('strand_seq')} = %s WHERE {q('seq')} = %s", [position, seq])
+
+    move(at(chain, 3), -1)
+    move(at(chain, 5), 3)
+    move(at(chain, 3), 5)
+    assert AuditEvent.objects.get(strand=chain[0].strand, strand_seq=3).action == "test.step.5"
+    assert "link" in broken_at(at(chain, 5))
 
 
 def test_record_inserted_before_the_first_is_caught(chain):
-    values = fetch_content(1)
+    values = fetch_content(at(chain, 1))
     values[CONTENT_COLUMNS.index("hash")] = "e" * 64
-    columns = ", ".join(q(c) for c in ["seq", *CONTENT_COLUMNS])
-    placeholders = ", ".join(["%s"] * (len(CONTENT_COLUMNS) + 1))
-    sql(f"INSERT INTO {{table}} ({columns}) VALUES ({placeholders})", [0, *values])
-    assert "out of place" in broken_at(0)
+    columns = ", ".join(q(c) for c in [*PLACE_COLUMNS, *CONTENT_COLUMNS])
+    markers = ", ".join(["%s"] * (len(CONTENT_COLUMNS) + len(PLACE_COLUMNS)))
+    forged = at(chain, 6) + 1000
+    sql(f"INSERT INTO {{table}} ({columns}) VALUES ({markers})", [forged, chain[0].strand, 0, *values])
+    assert "out of place" in broken_at(forged)
 
 
 def test_only_the_first_of_several_alterations_is_named(chain):
-    sql(f"UPDATE {{table}} SET {q('action')} = %s WHERE {q('seq')} = 5", ["test.forged"])
-    sql(f"DELETE FROM {{table}} WHERE {q('seq')} = 3")
-    broken_at(3)
+    sql(f"UPDATE {{table}} SET {q('action')} = %s WHERE {q('seq')} = %s", ["test.forged", at(chain, 5)])
+    sql(f"DELETE FROM {{table}} WHERE {q('seq')} = %s", [at(chain, 3)])
+    broken_at(at(chain, 4))
+
+
+def write_format_one_records(count: int) -> list[AuditEvent]:
+    """Records as written before strands (migration 0003 kept them): format 1, seq = position on strand 0."""
+    if connection.vendor == "postgresql":
+        sql("SELECT setval('sunbid_audit_seq', 1000)")  # new records get seqs after them
+    rows, previous = [], GENESIS_HASH
+    for seq in range(1, count + 1):
+        fields = {
+            "seq": seq, "actor_id": None, "actor_name": "", "organisation_id": None, "organisation_name": "",
+            "ip": None, "user_agent": "", "action": f"test.before.{seq}", "object_type": "", "object_id": "",
+            "tender_id": None, "lot_id": None, "sensitivity": "", "payload": f'{{"n":{seq}}}',
+            "prev_hash": previous,
+        }
+        when = dt.datetime(2026, 1, 1, 8, 0, seq, tzinfo=dt.UTC)
+        digest = event_hash(envelope(time=when, **fields))
+        rows.append(
+            AuditEvent.objects.create(created_at=when, strand=0, strand_seq=seq, format=1, hash=digest, **fields)
+        )
+        previous = digest
+    return rows
+
+
+@pytest.mark.django_db
+def test_format_one_records_verify_with_the_format_two_records_after_them():
+    older = write_format_one_records(3)
+    with transaction.atomic():
+        newer = record("test.after", actor=None)
+    if newer.strand == 0:
+        assert (newer.strand_seq, newer.prev_hash) == (4, older[-1].hash)
+    assert "4 records" in run_verify()
+
+
+@pytest.mark.django_db
+def test_a_format_one_record_after_format_two_records_is_caught():
+    older = write_format_one_records(2)
+    sql(f"UPDATE {{table}} SET {q('format')} = 2 WHERE {q('seq')} = 1")
+    assert "altered" in broken_at(older[0].seq)
 
 
 def test_a_tiny_chunk_size_walks_the_same_chain(chain):
