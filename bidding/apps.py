@@ -14,4 +14,7 @@ class BiddingConfig(AppConfig):
         from bidding.audit_labels import BIDDING_ACTION_LABELS
 
         ACTION_LABELS.update(BIDDING_ACTION_LABELS)
+        from bidding.security import SECURITY_ACTION_LABELS
+
+        ACTION_LABELS.update(SECURITY_ACTION_LABELS)
         from bidding import checks  # noqa: F401  (registers the deploy check)

@@ -217,7 +217,8 @@ class BidFile(models.Model):
     """One file of a decrypted bid, as the bidder named it in the sealed manifest.
 
     Its bytes are not stored apart: they are plaintext bytes [offset, offset +
-    size) of the bid, read with ``bidding.storage.open_bid_file``.
+    size) of the bid, read with ``bidding.storage.open_bid_file``; only their
+    SHA-256 is kept.
     """
 
     bid = models.ForeignKey(Bid, on_delete=models.CASCADE, related_name="files")
@@ -227,6 +228,10 @@ class BidFile(models.Model):
     media_type = models.CharField(_("类型"), max_length=100, blank=True)
     # Where the file begins in the bid's plaintext (L || MANIFEST || files).
     offset = models.BigIntegerField()
+    # SHA-256 of the file's plaintext, computed at decryption from the bytes that verified:
+    # the same file in the bids of different organisations is a collusion signal
+    # (docs/collusion.md). Empty for a bid decrypted before the digests were kept.
+    sha256 = models.CharField(_("明文 SHA-256"), max_length=64, blank=True)
 
     class Meta:
         verbose_name = _("投标文件内容")
@@ -238,3 +243,210 @@ class BidFile(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# --- bid security (投标保证金): payments, refunds, forfeiture, the contract -------------------------
+#
+# One security per bidder organisation per lot: it secures whichever bid the organisation
+# has on the lot, so a replaced bid keeps it (bidding.security, docs/bid-security.md). What
+# is due back, and by when, is worked out from the lot, the bids and the contract when it is
+# read (bidding.security_selectors); only what people decided or did is stored here.
+
+
+class BidSecurity(models.Model):
+    """The bid security of one bidder organisation on one lot, with its payment reference.
+
+    ``reference`` is what the bidder writes in the bank transfer's 附言; it is
+    derived from the lot and the organisation (``bidding.security.security_reference``),
+    so a bidder sees it before anything is stored. The row appears with the
+    first payment. ``amount_due`` is the lot's security when that happened
+    (a lot's security cannot change once the tender is published).
+    """
+
+    lot = models.ForeignKey(Lot, verbose_name=_("标段"), on_delete=models.PROTECT, related_name="securities")
+    organisation = models.ForeignKey(
+        Organisation, verbose_name=_("投标人"), on_delete=models.PROTECT, related_name="bid_securities"
+    )
+    reference = models.CharField(_("付款参考号"), max_length=24, unique=True)
+    amount_due = models.DecimalField(_("应缴金额（元）"), max_digits=14, decimal_places=2)
+    created_at = models.DateTimeField(_("登记时间"))
+    # The decision to keep (没收) the security of a bid revoked at the opening (EB 31, TR 35).
+    forfeited_at = models.DateTimeField(_("没收决定时间"), null=True, blank=True)
+    forfeited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    forfeit_reason = models.TextField(_("没收理由"), blank=True)
+
+    class Meta:
+        verbose_name = _("投标保证金")
+        verbose_name_plural = _("投标保证金")
+        ordering = ["lot_id", "organisation_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["lot", "organisation"], name="one_security_per_lot_and_bidder"),
+            models.CheckConstraint(condition=models.Q(amount_due__gte=0), name="security_amount_due_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    def audit_scope(self) -> tuple[int | None, int | None]:
+        return self.lot.tender_id, self.lot_id
+
+    @property
+    def is_forfeited(self) -> bool:
+        return self.forfeited_at is not None
+
+
+class PaymentSource(models.TextChoices):
+    MANUAL = "manual", _("手工登记")
+    STATEMENT = "statement", _("银行流水导入")
+
+
+class SecurityStatement(models.Model):
+    """One imported bank statement (交易明细) that recorded at least one payment."""
+
+    file_name = models.CharField(_("文件名"), max_length=255)
+    sha256 = models.CharField(_("文件 SHA-256"), max_length=64)
+    imported_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    imported_at = models.DateTimeField(_("导入时间"))
+    rows = models.PositiveIntegerField(_("数据行数"))
+    recorded = models.PositiveIntegerField(_("入账笔数"))
+    # The import report, row by row (bidding.security.StatementReport.as_json).
+    report = models.JSONField(_("导入报告"), default=dict)
+
+    class Meta:
+        verbose_name = _("银行流水导入")
+        verbose_name_plural = _("银行流水导入")
+        ordering = ["-imported_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.file_name
+
+
+class SecurityPayment(models.Model):
+    """Money received for a security: one bank transfer, as the finance role or a statement recorded it."""
+
+    security = models.ForeignKey(BidSecurity, on_delete=models.PROTECT, related_name="payments")
+    amount = models.DecimalField(_("金额（元）"), max_digits=14, decimal_places=2)
+    paid_on = models.DateField(_("到账日期"))
+    payer_name = models.CharField(_("付款人户名"), max_length=200)
+    payer_account = models.CharField(_("付款人账号"), max_length=40)
+    payer_bank = models.CharField(_("付款人开户行"), max_length=200)
+    memo = models.CharField(_("摘要/附言"), max_length=300, blank=True)
+    bank_serial = models.CharField(_("交易流水号"), max_length=64, blank=True)
+    source = models.CharField(_("来源"), max_length=10, choices=PaymentSource.choices)
+    statement = models.ForeignKey(
+        SecurityStatement, on_delete=models.PROTECT, null=True, blank=True, related_name="payments"
+    )
+    # What makes importing the same statement twice record nothing new: the bank's serial
+    # number when there is one, else the row's content (bidding.security, "row keys").
+    row_key = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(_("登记时间"))
+
+    class Meta:
+        verbose_name = _("保证金缴款")
+        verbose_name_plural = _("保证金缴款")
+        ordering = ["security_id", "paid_on", "id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="security_payment_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.security_id} {self.amount} {self.paid_on}"
+
+    def audit_scope(self) -> tuple[int | None, int | None]:
+        return self.security.audit_scope()
+
+
+class RefundBatch(models.Model):
+    """A batch file for online banking (网银批量退付): the refunds it holds are not offered again."""
+
+    number = models.CharField(_("批次号"), max_length=30, unique=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(_("生成时间"))
+    count = models.PositiveIntegerField(_("笔数"))
+    total = models.DecimalField(_("合计金额（元）"), max_digits=16, decimal_places=2)
+
+    class Meta:
+        verbose_name = _("保证金退付批次")
+        verbose_name_plural = _("保证金退付批次")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class RefundStatus(models.TextChoices):
+    IN_BATCH = "in_batch", _("退付中")
+    PAID = "paid", _("已退还")
+    # Taken out of its batch unpaid (the bank refused the file): the payment is due again.
+    RELEASED = "released", _("已撤出批次")
+
+
+class SecurityRefund(models.Model):
+    """The refund of one payment, back to the account it came from, once it is in a batch or paid.
+
+    The payee is copied from the payment when the refund is made, so a batch
+    file read again is the file that was sent. At most one refund of a
+    payment is in a batch or paid (``one_live_refund_per_payment``); released
+    ones stay as history.
+    """
+
+    payment = models.ForeignKey(SecurityPayment, on_delete=models.PROTECT, related_name="refunds")
+    batch = models.ForeignKey(RefundBatch, on_delete=models.PROTECT, null=True, blank=True, related_name="refunds")
+    status = models.CharField(_("状态"), max_length=10, choices=RefundStatus.choices)
+    amount = models.DecimalField(_("退还金额（元）"), max_digits=14, decimal_places=2)
+    payee_name = models.CharField(_("收款人户名"), max_length=200)
+    payee_account = models.CharField(_("收款人账号"), max_length=40)
+    payee_bank = models.CharField(_("收款人开户行"), max_length=200)
+    purpose = models.CharField(_("用途"), max_length=60)
+    rule = models.CharField(_("退还依据"), max_length=20)
+    due_on = models.DateField(_("应退日期"))
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(_("生成时间"))
+    paid_on = models.DateField(_("退付日期"), null=True, blank=True)
+    bank_reference = models.CharField(_("银行交易参考号"), max_length=64, blank=True)
+    paid_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    paid_recorded_at = models.DateTimeField(null=True, blank=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("保证金退还")
+        verbose_name_plural = _("保证金退还")
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["payment"],
+                condition=models.Q(status__in=["in_batch", "paid"]),
+                name="one_live_refund_per_payment",
+            ),
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="security_refund_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.payment_id} {self.amount} {self.status}"
+
+    def audit_scope(self) -> tuple[int | None, int | None]:
+        return self.payment.security.audit_scope()
+
+
+class LotContract(models.Model):
+    """The contract signed for an awarded lot, as its agent recorded it: the date starts TR 57's five days."""
+
+    lot = models.OneToOneField(Lot, verbose_name=_("标段"), on_delete=models.PROTECT, related_name="contract")
+    signed_on = models.DateField(_("合同签订日期"))
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(_("登记时间"))
+
+    class Meta:
+        verbose_name = _("合同签订")
+        verbose_name_plural = _("合同签订")
+
+    def __str__(self) -> str:
+        return f"{self.lot_id} {self.signed_on}"
+
+    def audit_scope(self) -> tuple[int | None, int | None]:
+        return self.lot.tender_id, self.lot_id

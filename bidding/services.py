@@ -30,6 +30,7 @@ transaction that forgets them has committed.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import re
@@ -79,6 +80,9 @@ SEALED = Sensitivity.BIDS_UNTIL_DEADLINE
 # two-byte header, its MAC, one chunk of one byte with its tag, the signature.
 MIN_SEALED_SIZE = 21 + 4 + 2 + 32 + 1 + 16 + 64
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+# A device id as the browser (crypto.randomUUID) and the command-line client (uuid4) make it.
+_DEVICE_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_NIL_DEVICE = "00000000-0000-0000-0000-000000000000"
 # Lots in these states still take a bid whose last part was stored in time but
 # whose whole-file check finished after the deadline sweep had run.
 _LATE_CHECK_STATES = frozenset({LotStatus.PUBLISHED, LotStatus.BIDDING_CLOSED, LotStatus.OPENING})
@@ -90,6 +94,32 @@ def _sealing_refusal(exc: SealingError) -> DomainError:
     """A format error as a domain error: same code, the Chinese message translated when shown."""
     # The msgids are marked in bidding.sealing.errors (gettext_noop); translated here, lazily.
     return DomainError(exc.code, _(exc.message), **exc.params)
+
+
+def device_id_clean(raw: object) -> str:
+    """The device id a bidder's browser or client sent (``X-Sunbid-Device``), or ``""``.
+
+    A device id is a random UUID the bidder's browser keeps in its local
+    storage (the command-line client, in a file of its installation) and sends
+    with every upload request; the bidding events of that request record it in
+    their payload, so that supervisors can see, after the opening, bids of
+    different organisations sent from one machine (docs/collusion.md). It
+    identifies nothing but that copy of the browser or client. Anything that is
+    not a UUID in its canonical text form (any case; the nil UUID excluded) is
+    dropped quietly: a missing or mangled id is recorded as no id, and never
+    refuses the upload it came with.
+    """
+    if not isinstance(raw, str) or len(raw) > 64:
+        return ""
+    value = raw.strip().lower()
+    if not _DEVICE_ID.match(value) or value == _NIL_DEVICE:
+        return ""
+    return value
+
+
+def _with_device(data: dict[str, Any], device: str) -> dict[str, Any]:
+    """An event's payload with the request's device id, when it sent a valid one."""
+    return {**data, "device": device} if device else data
 
 
 # --- guards -------------------------------------------------------------------------------
@@ -232,7 +262,7 @@ def _check_header(header: sealing.Header, upload: Upload) -> tuple[OrganisationK
 # --- uploads ------------------------------------------------------------------------------------
 
 
-def upload_create(*, actor: User, lot: Lot, size: int) -> Upload:
+def upload_create(*, actor: User, lot: Lot, size: int, device: str = "") -> Upload:
     """Begin the upload of a sealed bid of ``size`` bytes to ``lot``, for the actor's organisation.
 
     Refused unless the actor is a bidder whose organisation obtained the
@@ -240,8 +270,10 @@ def upload_create(*, actor: User, lot: Lot, size: int) -> Upload:
     (``bid.deadline_passed``, ``bid.lot_not_accepting``) and the size is
     possible (``upload.size_invalid``, ``upload.too_large``). The part size is
     fixed now, from ``BID_UPLOAD_PART_SIZE``, for the whole upload.
+    ``device`` is the raw ``X-Sunbid-Device`` value (``device_id_clean``).
     """
     _require_bidder(actor)
+    device = device_id_clean(device)
     if isinstance(size, bool) or not isinstance(size, int) or size < MIN_SEALED_SIZE:
         raise DomainError("upload.size_invalid", _("投标文件大小无效。"), field="size")
     if size > settings.BID_MAX_SIZE:
@@ -269,7 +301,9 @@ def upload_create(*, actor: User, lot: Lot, size: int) -> Upload:
             "bidding.upload.started",
             actor=actor,
             obj=upload,
-            data={"upload": upload.pk, "size": size, "part_size": upload.part_size},
+            data=_with_device(
+                {"upload": upload.pk, "size": size, "part_size": upload.part_size}, device
+            ),
             sensitivity=SEALED,
         )
     return upload
@@ -290,7 +324,13 @@ def _delete_parts_on_commit(upload: Upload) -> None:
 
 
 def _close_upload(
-    upload: Upload, *, status: str, error: DomainError | None, actor: User | None, action: str
+    upload: Upload,
+    *,
+    status: str,
+    error: DomainError | None,
+    actor: User | None,
+    action: str,
+    device: str = "",
 ) -> None:
     """Fail or discard a locked, open upload and forget its parts. Caller inside atomic()."""
     upload.status = status
@@ -303,17 +343,22 @@ def _close_upload(
         action,
         actor=actor,
         obj=upload,
-        data={
-            "upload": upload.pk,
-            "received": upload.received,
-            "size": upload.size,
-            "code": upload.error_code,
-        },
+        data=_with_device(
+            {
+                "upload": upload.pk,
+                "received": upload.received,
+                "size": upload.size,
+                "code": upload.error_code,
+            },
+            device,
+        ),
         sensitivity=SEALED,
     )
 
 
-def _fail(upload: Upload, error: DomainError, *, actor: User | None) -> DomainError:
+def _fail(
+    upload: Upload, error: DomainError, *, actor: User | None, device: str = ""
+) -> DomainError:
     """Record that ``error`` refused the upload (its parts are deleted); return the error to raise."""
     with transaction.atomic():
         locked = _locked_upload(upload.pk)
@@ -324,11 +369,12 @@ def _fail(upload: Upload, error: DomainError, *, actor: User | None) -> DomainEr
                 error=error,
                 actor=actor,
                 action="bidding.upload.failed",
+                device=device,
             )
     return error
 
 
-def _discard_late(upload: Upload, *, actor: User | None) -> DomainError:
+def _discard_late(upload: Upload, *, actor: User | None, device: str = "") -> DomainError:
     error = _deadline_passed(upload.lot)
     with transaction.atomic():
         locked = _locked_upload(upload.pk)
@@ -341,6 +387,7 @@ def _discard_late(upload: Upload, *, actor: User | None) -> DomainError:
                 error=error,
                 actor=actor,
                 action="bidding.upload.discarded",
+                device=device,
             )
     return error
 
@@ -362,6 +409,7 @@ def upload_part_put(
     body: storage.Readable,
     sha256: str,
     length: int | None = None,
+    device: str = "",
 ) -> PartOutcome:
     """Store part ``index`` of an upload, read from ``body``; complete the bid when it is the last.
 
@@ -375,8 +423,11 @@ def upload_part_put(
     body is never read more than one byte past the part's length
     (``upload.part_too_large``, 413). A part arriving at or after the
     deadline is refused (``bid.deadline_passed``) and the upload discarded.
+    ``device`` is the raw ``X-Sunbid-Device`` value (``device_id_clean``),
+    recorded in whatever event this part causes (the submission, a refusal).
     """
     _require_own_upload(actor, upload)
+    device = device_id_clean(device)
     sha256 = (sha256 or "").strip().lower()
     if not SHA256_HEX.match(sha256):
         raise DomainError(
@@ -406,7 +457,7 @@ def upload_part_put(
                 status=409,
                 index=index,
             )
-        return _resent(upload, actor=actor)
+        return _resent(upload, actor=actor, device=device)
 
     if upload.status != UploadStatus.OPEN:
         raise _not_open(upload)
@@ -423,7 +474,7 @@ def upload_part_put(
         _require_accepting(lot, now)
     except DomainError as exc:
         if exc.code == "bid.deadline_passed":
-            raise _discard_late(upload, actor=actor) from None
+            raise _discard_late(upload, actor=actor, device=device) from None
         raise
 
     try:
@@ -511,25 +562,31 @@ def upload_part_put(
     except BaseException:
         storage.delete_objects([name])
         if late:
-            raise _discard_late(upload, actor=actor) from None
+            raise _discard_late(upload, actor=actor, device=device) from None
         raise
     if duplicate:
         storage.delete_objects([name])
-        return _resent(upload, actor=actor)
+        return _resent(upload, actor=actor, device=device)
 
     if not upload.header_checked:
-        _check_header_progress(upload, actor=actor)
+        _check_header_progress(upload, actor=actor, device=device)
     if upload.received_at is not None:
-        return PartOutcome(upload=upload, stored=True, bid=_complete(upload, actor=actor))
+        return PartOutcome(
+            upload=upload, stored=True, bid=_complete(upload, actor=actor, device=device)
+        )
     return PartOutcome(upload=upload, stored=True)
 
 
-def _resent(upload: Upload, *, actor: User) -> PartOutcome:
+def _resent(upload: Upload, *, actor: User, device: str = "") -> PartOutcome:
     """A part already stored came again with the same hash: change nothing, answer as for the first copy."""
     upload.refresh_from_db()
     if upload.status == UploadStatus.OPEN and upload.received_at is not None:
         # Every part is in but the completion did not finish (a lost connection, a restart): finish it now.
-        return PartOutcome(upload=upload, stored=False, bid=_finish_received(upload, actor=actor))
+        return PartOutcome(
+            upload=upload,
+            stored=False,
+            bid=_finish_received(upload, actor=actor, device=device),
+        )
     if upload.status in (UploadStatus.FAILED, UploadStatus.DISCARDED):
         # Not a no-op to report as success: the upload ended (refused, withdrawn, late).
         raise _not_open(upload)
@@ -541,14 +598,14 @@ def _resent(upload: Upload, *, actor: User) -> PartOutcome:
     return PartOutcome(upload=upload, stored=False, bid=bid)
 
 
-def _finish_received(upload: Upload, *, actor: User | None) -> Bid:
+def _finish_received(upload: Upload, *, actor: User | None, device: str = "") -> Bid:
     """Check and complete an upload whose last part is stored (header first if not yet checked)."""
     if not upload.header_checked:
-        _check_header_progress(upload, actor=actor)
-    return _complete(upload, actor=actor)
+        _check_header_progress(upload, actor=actor, device=device)
+    return _complete(upload, actor=actor, device=device)
 
 
-def _check_header_progress(upload: Upload, *, actor: User | None) -> None:
+def _check_header_progress(upload: Upload, *, actor: User | None, device: str = "") -> None:
     """Check the header as soon as the parts stored so far contain it; fail the upload if it is wrong."""
     with storage.open_sealed_stream(upload) as stream:
         try:
@@ -556,11 +613,11 @@ def _check_header_progress(upload: Upload, *, actor: User | None) -> None:
         except SealingError as exc:
             if exc.code == "seal.truncated" and upload.received < upload.size:
                 return  # the header goes on in the next part
-            raise _fail(upload, _sealing_refusal(exc), actor=actor) from None
+            raise _fail(upload, _sealing_refusal(exc), actor=actor, device=device) from None
     try:
         key, opening = _check_header(header, upload)
     except DomainError as exc:
-        raise _fail(upload, exc, actor=actor) from None
+        raise _fail(upload, exc, actor=actor, device=device) from None
     Upload.objects.filter(pk=upload.pk).update(
         header_checked=True,
         bidder_fingerprint=key.encryption_fingerprint,
@@ -582,7 +639,7 @@ def _receipt_no(bid: Bid, lot: Lot) -> str:
     return f"{lot.tender.code}-{lot.number:02d}-{bid.pk.hex[:12].upper()}"
 
 
-def _complete(upload: Upload, *, actor: User | None) -> Bid:
+def _complete(upload: Upload, *, actor: User | None, device: str = "") -> Bid:
     """Check the whole sealed file and turn the upload into the current bid, with its receipt.
 
     Runs after the last part is stored (``received_at`` set) and the header
@@ -598,9 +655,9 @@ def _complete(upload: Upload, *, actor: User | None) -> Bid:
             inspection = sealing.inspect(stream, upload.size, signer_public_key=signer)
         key, opening = _check_header(inspection.header, upload)
     except SealingError as exc:
-        raise _fail(upload, _sealing_refusal(exc), actor=actor) from None
+        raise _fail(upload, _sealing_refusal(exc), actor=actor, device=device) from None
     except DomainError as exc:
-        raise _fail(upload, exc, actor=actor) from None
+        raise _fail(upload, exc, actor=actor, device=device) from None
 
     refusal: DomainError | None = None
     with transaction.atomic():
@@ -640,6 +697,7 @@ def _complete(upload: Upload, *, actor: User | None) -> Bid:
                 error=refusal,
                 actor=actor,
                 action="bidding.upload.discarded",
+                device=device,
             )
         else:
             bid = _bid_create(
@@ -650,6 +708,7 @@ def _complete(upload: Upload, *, actor: User | None) -> Bid:
                 inspection=inspection,
                 previous=previous,
                 actor=actor,
+                device=device,
             )
     if refusal is not None:
         raise refusal
@@ -682,6 +741,7 @@ def _bid_create(
     inspection: sealing.Inspection,
     previous: Bid | None,
     actor: User | None,
+    device: str = "",
 ) -> Bid:
     """Create the current bid from a checked upload, replacing ``previous``. Caller holds the lot lock."""
     now = timezone.now()
@@ -719,17 +779,23 @@ def _bid_create(
         "bidding.bid.replaced" if previous is not None else "bidding.bid.submitted",
         actor=actor,
         obj=bid,
-        data={
-            "bid": bid.pk,
-            "receipt_no": bid.receipt_no,
-            "organisation": upload.organisation.name,
-            "credit_code": upload.organisation.credit_code,
-            "size": bid.size,
-            "sha256": bid.sha256,
-            "received_at": received_at.isoformat(timespec="microseconds"),
-            "bidder_fingerprint": bid.bidder_fingerprint,
-            "replaces": previous.pk if previous is not None else None,
-        },
+        data=_with_device(
+            {
+                "bid": bid.pk,
+                "receipt_no": bid.receipt_no,
+                "organisation": upload.organisation.name,
+                "credit_code": upload.organisation.credit_code,
+                "size": bid.size,
+                "sha256": bid.sha256,
+                "received_at": received_at.isoformat(timespec="microseconds"),
+                "bidder_fingerprint": bid.bidder_fingerprint,
+                # The key that signed the bid: the same key across organisations is a
+                # collusion signal once the lot is opened (docs/collusion.md).
+                "signing_fingerprint": bid.signing_fingerprint,
+                "replaces": previous.pk if previous is not None else None,
+            },
+            device,
+        ),
         sensitivity=SEALED,
     )
     receipt = receipts.receipt_sign(
@@ -753,13 +819,15 @@ def _bid_create(
     return bid
 
 
-def upload_abandon(*, actor: User, upload: Upload) -> Upload:
+def upload_abandon(*, actor: User, upload: Upload, device: str = "") -> Upload:
     """The bidder gives up an open upload: it is discarded and its parts deleted.
 
     Refused once every part is in (``upload.not_open``): the bid is then
-    being checked and becomes a bid or fails on its own.
+    being checked and becomes a bid or fails on its own. ``device`` as for
+    ``upload_create``.
     """
     _require_own_upload(actor, upload)
+    device = device_id_clean(device)
     with transaction.atomic():
         upload = _locked_upload(upload.pk)
         if upload.status != UploadStatus.OPEN or upload.received_at is not None:
@@ -770,6 +838,7 @@ def upload_abandon(*, actor: User, upload: Upload) -> Upload:
             error=None,
             actor=actor,
             action="bidding.upload.abandoned",
+            device=device,
         )
     return upload
 
@@ -827,7 +896,9 @@ def _settle_received(upload: Upload, lot: Lot) -> None:
             logger.exception("upload %s: stored parts unreadable at the deadline", upload.pk)
             error = DomainError(
                 "upload.storage_unreadable",
-                _("平台无法读取已接收的投标文件分片（平台存储故障），请联系交易平台并保留回执等凭证。"),
+                _(
+                    "平台无法读取已接收的投标文件分片（平台存储故障），请联系交易平台并保留回执等凭证。"
+                ),
                 status=500,
             )
         else:
@@ -879,14 +950,16 @@ def _settle_received(upload: Upload, lot: Lot) -> None:
 # --- bids --------------------------------------------------------------------------------------------
 
 
-def bid_withdraw(*, actor: User, lot: Lot) -> Bid:
+def bid_withdraw(*, actor: User, lot: Lot, device: str = "") -> Bid:
     """Withdraw the actor's organisation's current bid on ``lot`` before the deadline (EB 27).
 
     ``bid.not_found`` (404) when there is none; ``bid.deadline_passed`` at or
     after the deadline. The withdrawn bid's ciphertext is deleted after commit:
-    it can never be opened. Audited, sealed until the deadline.
+    it can never be opened. Audited, sealed until the deadline. ``device`` as
+    for ``upload_create``.
     """
     _require_bidder(actor)
+    device = device_id_clean(device)
     with transaction.atomic():
         lot = _locked_lot(lot.pk)
         now = timezone.now()
@@ -906,6 +979,7 @@ def bid_withdraw(*, actor: User, lot: Lot) -> Bid:
                 error=_withdrawn_refusal(),
                 actor=actor,
                 action="bidding.upload.discarded",
+                device=device,
             )
         bid = (
             Bid.objects.select_for_update(of=("self",))
@@ -914,14 +988,14 @@ def bid_withdraw(*, actor: User, lot: Lot) -> Bid:
             .first()
         )
         if bid is not None:
-            _withdraw_current(bid, actor=actor, now=now)
+            _withdraw_current(bid, actor=actor, now=now, device=device)
     if bid is None:
         # Raised after the commit: the uploads discarded above stay discarded.
         raise NotFound("bid.not_found", _("贵单位在本标段没有有效的投标文件。"))
     return bid
 
 
-def _withdraw_current(bid: Bid, *, actor: User, now: dt.datetime) -> None:
+def _withdraw_current(bid: Bid, *, actor: User, now: dt.datetime, device: str = "") -> None:
     """End the current bid (caller holds the lot lock): never opened, its ciphertext deleted after commit."""
     bid.status = BidStatus.WITHDRAWN
     bid.withdrawn_at = now
@@ -933,13 +1007,16 @@ def _withdraw_current(bid: Bid, *, actor: User, now: dt.datetime) -> None:
         "bidding.bid.withdrawn",
         actor=actor,
         obj=bid,
-        data={
-            "bid": bid.pk,
-            "receipt_no": bid.receipt_no,
-            "organisation": actor.organisation.name,
-            "credit_code": actor.organisation.credit_code,
-            "withdrawn_at": now,
-        },
+        data=_with_device(
+            {
+                "bid": bid.pk,
+                "receipt_no": bid.receipt_no,
+                "organisation": actor.organisation.name,
+                "credit_code": actor.organisation.credit_code,
+                "withdrawn_at": now,
+            },
+            device,
+        ),
         sensitivity=SEALED,
     )
 
@@ -1018,25 +1095,64 @@ def _summary(raw: dict[str, Any]) -> Summary:
     return Summary(price=price, duration_days=duration, quality=quality, fields=fields)
 
 
+class _DigestSink:
+    """A sink for ``sealing.open_sealed`` that keeps each file's SHA-256, never its bytes.
+
+    Each file's plaintext passes through a hash as it authenticates and is
+    dropped: the digests are what identical files in different bids are found
+    by (docs/collusion.md), and they are used only if the whole bid verifies.
+    """
+
+    def __init__(self) -> None:
+        self.digests: list[str] = []
+
+    def __call__(self, entry: sealing.FileEntry) -> _DigestWriter:
+        return _DigestWriter(self.digests)
+
+
+class _DigestWriter(io.RawIOBase):
+    def __init__(self, digests: list[str]) -> None:
+        super().__init__()
+        self._digests = digests
+        self._hash = hashlib.sha256()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:  # a memoryview over the authenticated chunk
+        self._hash.update(data)
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._digests.append(self._hash.hexdigest())
+        super().close()
+
+
 def _verify_whole(
     bid: Bid, file_key: bytes, *, file_sha256: bool = False
-) -> tuple[sealing.Opened, Summary]:
+) -> tuple[sealing.Opened, Summary, list[str]]:
     """One streaming pass over the stored ciphertext: everything checked, nothing written.
 
-    With ``file_sha256`` the whole file is hashed too and compared with the
+    Returns what was opened, its summary and each file's plaintext SHA-256, in
+    manifest order (one more hash over the plaintext, in the same pass). With
+    ``file_sha256`` the whole file is hashed too and compared with the
     receipt's SHA-256 (a second SHA-256 over every byte). Raises
     ``SealingError`` or ``DomainError``.
     """
     key = organisation_key_by_fingerprint(bid.signing_fingerprint)
     if key is None:
         raise DomainError("bid.bidder_key_unknown", _("找不到该投标文件的签名公钥。"))
+    # Hashing each file's plaintext in this pass costs about a third of the decryption
+    # throughput (docs/collusion.md); identical files across bids cannot be found without it.
+    digests = _DigestSink()
     with storage.open_sealed_stream(bid) as stream:
         opened = sealing.open_sealed(
             stream,
             bid.size,
             file_key=file_key,
             signer_public_key=_signer_public(key),
-            sink=None,
+            sink=digests,
             file_sha256=file_sha256,
         )
     # The header digest and the payload hash fix every byte the signature covers, and the
@@ -1052,7 +1168,8 @@ def _verify_whole(
             "bid.ciphertext_changed",
             _("存储中的密文与回执记载的 SHA-256 不一致，投标文件已被改动。"),
         )
-    return opened, _summary(opened.summary)
+    # The reader opens one writer per file, empty ones included: one digest per file.
+    return opened, _summary(opened.summary), digests.digests
 
 
 def bid_decrypt(
@@ -1068,7 +1185,8 @@ def bid_decrypt(
     payload hash must be those recorded at upload (``bid.ciphertext_changed``).
     On success the summary (price, duration, quality, the lot's other items),
     the files (``BidFile``: name, size, media type and offset in the
-    plaintext) and the file key are stored and the bid is ``decrypted``; its
+    plaintext, and the SHA-256 of its plaintext) and the file key are stored
+    and the bid is ``decrypted``; its
     files are then read with ``bidding.storage.open_bid_file``, which
     decrypts and verifies only the chunks it needs. On failure nothing is
     kept, the bid is ``failed`` with the error's code, and the error is
@@ -1083,7 +1201,7 @@ def bid_decrypt(
         raise ValueError(f"unknown key source {source!r}")
     file_key = bytes(file_key)
     try:
-        opened, summary = _verify_whole(bid, file_key)
+        opened, summary, digests = _verify_whole(bid, file_key)
     except (SealingError, DomainError) as exc:
         error = _sealing_refusal(exc) if isinstance(exc, SealingError) else exc
         _record_decryption_failure(bid, error, actor=actor, source=source)
@@ -1107,9 +1225,10 @@ def bid_decrypt(
                     size=entry.size,
                     media_type=entry.media_type,
                     offset=offset,
+                    sha256=digest,
                 )
-                for index, (entry, offset) in enumerate(
-                    zip(opened.files, opened.offsets, strict=True)
+                for index, (entry, offset, digest) in enumerate(
+                    zip(opened.files, opened.offsets, digests, strict=True)
                 )
             ]
         )
@@ -1140,7 +1259,12 @@ def bid_decrypt(
                 "bid": locked.pk,
                 "receipt_no": locked.receipt_no,
                 "key": source,
-                "files": [{"name": entry.name, "size": entry.size} for entry in opened.files],
+                # Each file's plaintext digest: identical files in the bids of different
+                # organisations are a collusion signal (docs/collusion.md).
+                "files": [
+                    {"name": entry.name, "size": entry.size, "sha256": digest}
+                    for entry, digest in zip(opened.files, digests, strict=True)
+                ],
                 "summary_sha256": hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
             },
         )
@@ -1158,7 +1282,8 @@ def bid_verify(*, bid: Bid) -> None:
     verifies the chunks it reads but not the signature; this is the check
     that needs no trust in the database either: the bidder's signature over
     the payload hash cannot be made by anyone but the bidder. Also the
-    summary and file list must be those recorded (``bid.decryption_changed``).
+    summary, the file list and each file's plaintext SHA-256 must be those
+    recorded (``bid.decryption_changed``).
     ``bid.not_decrypted`` for a bid without a kept key.
     """
     bid = Bid.objects.select_related("upload").get(pk=bid.pk)
@@ -1167,23 +1292,30 @@ def bid_verify(*, bid: Bid) -> None:
             "bid.not_decrypted", _("该投标文件尚未解密，不能读取其内容。"), status=409
         )
     try:
-        opened, summary = _verify_whole(bid, bytes(bid.file_key), file_sha256=True)
+        opened, summary, digests = _verify_whole(bid, bytes(bid.file_key), file_sha256=True)
     except SealingError as exc:
         raise _sealing_refusal(exc) from None
-    recorded = [
-        (item.name, item.size, item.media_type, item.offset)
-        for item in BidFile.objects.filter(bid=bid).order_by("index")
-    ]
+    rows = list(BidFile.objects.filter(bid=bid).order_by("index"))
+    recorded = [(item.name, item.size, item.media_type, item.offset) for item in rows]
     found = [
         (entry.name, entry.size, entry.media_type, offset)
         for entry, offset in zip(opened.files, opened.offsets, strict=True)
     ]
-    if recorded != found or (
-        bid.price,
-        bid.duration_days,
-        bid.quality,
-        bid.summary_fields,
-    ) != (summary.price, summary.duration_days, summary.quality, summary.fields):
+    # A bid decrypted before the digests were kept has none to compare ("").
+    digests_changed = any(
+        item.sha256 and item.sha256 != digest for item, digest in zip(rows, digests, strict=False)
+    )
+    if (
+        recorded != found
+        or digests_changed
+        or (
+            bid.price,
+            bid.duration_days,
+            bid.quality,
+            bid.summary_fields,
+        )
+        != (summary.price, summary.duration_days, summary.quality, summary.fields)
+    ):
         raise DomainError(
             "bid.decryption_changed",
             _("记录的投标摘要或文件清单与投标文件的内容不一致。"),

@@ -8,6 +8,11 @@ the error's status (``core.middleware``); a visitor who is not signed in gets
 
 A part's body is never read whole: ``upload_part`` hands the request itself,
 a stream, to the service, which copies it to storage in blocks.
+
+Every request that changes an upload or a bid may carry the sender's device
+id in ``X-Sunbid-Device`` (a random UUID kept by the browser or the client's
+installation); the service records a well-formed one in the event's payload
+and ignores anything else (``bidding.services.device_id_clean``).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from core.errors import DomainError, NotPermitted
 
 # A request body other than a part (``{"size": …}``) is tiny; anything longer is not ours.
 MAX_JSON_BODY = 16 * 1024
+DEVICE_HEADER = "X-Sunbid-Device"
 
 
 def _user(request: HttpRequest) -> User:
@@ -45,6 +51,11 @@ def _json_body(request: HttpRequest) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise DomainError("request.invalid", _("请求内容不是有效的 JSON 对象。"))
     return data
+
+
+def _device(request: HttpRequest) -> str:
+    """The raw device id the request sent; the service decides whether it is one."""
+    return request.headers.get(DEVICE_HEADER, "")
 
 
 def _completion(outcome: services.PartOutcome) -> dict[str, Any]:
@@ -73,7 +84,12 @@ def upload_create(request: HttpRequest, lot_id: int) -> JsonResponse:
     user = _user(request)
     found = selectors.lot_for_bidder(user=user, lot_id=lot_id)
     size = _json_body(request).get("size")
-    upload = services.upload_create(actor=user, lot=found, size=size)  # type: ignore[arg-type]
+    upload = services.upload_create(
+        actor=user,
+        lot=found,
+        size=size,  # type: ignore[arg-type]
+        device=_device(request),
+    )
     return JsonResponse(selectors.upload_as_json(upload), status=201)
 
 
@@ -83,7 +99,7 @@ def upload(request: HttpRequest, upload_id: str) -> JsonResponse:
     user = _user(request)
     found = selectors.upload_for(user=user, upload_id=upload_id)
     if request.method == "DELETE":
-        found = services.upload_abandon(actor=user, upload=found)
+        found = services.upload_abandon(actor=user, upload=found, device=_device(request))
     return JsonResponse(selectors.upload_as_json(found))
 
 
@@ -102,6 +118,7 @@ def upload_part(request: HttpRequest, upload_id: str, index: int) -> JsonRespons
         body=request,
         sha256=request.headers.get("X-Part-SHA256", ""),
         length=length,
+        device=_device(request),
     )
     if outcome.bid is not None:
         return JsonResponse(_completion(outcome), status=201 if outcome.stored else 200)
@@ -131,7 +148,7 @@ def lot_bid(request: HttpRequest, lot_id: int) -> JsonResponse:
 def bid_withdraw(request: HttpRequest, lot_id: int) -> JsonResponse:
     user = _user(request)
     found = selectors.lot_for_bidder(user=user, lot_id=lot_id)
-    bid = services.bid_withdraw(actor=user, lot=found)
+    bid = services.bid_withdraw(actor=user, lot=found, device=_device(request))
     return JsonResponse(selectors.bid_as_json(bid))
 
 

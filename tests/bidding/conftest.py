@@ -231,3 +231,9 @@ def plaintext_of(manifest: Any, content: bytes = b"", *, raw: bytes | None = Non
     """L || MANIFEST || content, the manifest given as an object or as raw bytes."""
     body = raw if raw is not None else json.dumps(manifest, ensure_ascii=False).encode()
     return len(body).to_bytes(4, "big") + body + content
+
+
+@pytest.fixture(autouse=True)
+def _device_file(tmp_path, monkeypatch):
+    """The command-line client keeps its device id in a file: the test's own, never the user's."""
+    monkeypatch.setenv("SUNBID_DEVICE_FILE", str(tmp_path / "device-id"))
