@@ -53,10 +53,11 @@ $(STAMP_TEST): pyproject.toml | $(BIN)/python
 
 # The ASGI app serves static files itself while SERVE_STATIC is on (the
 # default); collectstatic is needed only for a web server in front.
-# The worker runs the timed steps (bid deadline, opening); it stops with Daphne.
+# The worker runs the timed steps (bid deadline, opening, audit checkpoints); it stops with Daphne.
 run: $(STAMP_RUN)
 	$(MANAGE) migrate --noinput
 	$(MANAGE) seed_demo
+	$(MANAGE) audit_checkpoint --schedule --verbosity 0 > /dev/null
 	@if ! $(MANAGE) shell --verbosity 0 -c 'from django.conf import settings; raise SystemExit(0 if settings.SERVE_STATIC else 1)'; then \
 		$(MANAGE) collectstatic --noinput; \
 	fi

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from django.db.models import Case, Count, Q, QuerySet, Value, When
 from django.utils import timezone
@@ -33,6 +33,8 @@ from accounts.models import (
 from audit.models import AuditEvent
 from audit.selectors import chain_head
 from core.errors import NotFound, NotPermitted
+from finance.periods import Period
+from finance.selectors import Figure, savings_slice, with_details
 from tendering.models import Lot, LotStatus, Tender, TenderStatus
 from tendering.selectors import obtained_by
 
@@ -251,13 +253,6 @@ def dashboard_supervisor(*, user: User, now: dt.datetime | None = None) -> Super
 # --- finance ------------------------------------------------------------------------
 
 
-def savings_rate(*, control_price: Decimal, award_price: Decimal) -> Decimal:
-    """节约率 in per cent, two decimals, half up: (控制价 − 中标价) / 控制价 × 100."""
-    if control_price <= 0:
-        return Decimal("0.00")
-    return ((control_price - award_price) * 100 / control_price).quantize(CENT, rounding=ROUND_HALF_UP)
-
-
 @dataclass(frozen=True, kw_only=True)
 class AwardRow:
     lot: Lot
@@ -287,43 +282,36 @@ class FinanceDashboard:
 
 
 def dashboard_finance(*, user: User, start: dt.date, end: dt.date) -> FinanceDashboard:
-    """Awarded lots with their savings, awarded between ``start`` and ``end`` (local dates, inclusive).
+    """The savings of the lots awarded from ``start`` to ``end`` (award dates in Asia/Shanghai, inclusive).
 
-    Failed and cancelled lots are left out (RULES.md, Savings). Amounts are
-    summed as Decimal in Python, not by the database, so a total never loses
-    a fen whatever the database does with decimals.
+    Read through the savings reports' selectors (``finance.selectors``), the
+    one definition of the figures (docs/finance-savings.md): failed and
+    cancelled lots are left out and every amount is exact to the fen.
+    ``totals`` cover every lot of the period; ``rows`` are its latest
+    ``LIST_LIMIT`` awards, oldest first (the report's drill-down lists all).
     """
     _require_role(user, Role.FINANCE)
-    lots = (
-        Lot.objects.filter(
-            status=LotStatus.AWARDED,
-            award_price__isnull=False,
-            awarded_at__gte=_day_start(start),
-            awarded_at__lt=_day_start(end + dt.timedelta(days=1)),
-        )
-        .select_related("tender", "tender__tenderer", "winner")
-        .order_by("awarded_at", "id")
-    )
+    lots = savings_slice(user=user, period=Period.between(start, end))
+    latest = with_details(list(lots.facts.reverse()[:LIST_LIMIT]))[::-1]
     rows = []
-    for lot in lots:
-        award = lot.award_price if lot.award_price is not None else Decimal("0")
+    for fact in latest:
+        figure = Figure.of_fact(fact)
         rows.append(
             AwardRow(
-                lot=lot,
-                control_price=lot.control_price,
-                award_price=award,
-                savings=lot.control_price - award,
-                savings_rate=savings_rate(control_price=lot.control_price, award_price=award),
+                lot=fact.lot,
+                control_price=figure.control_price,
+                award_price=figure.award_price,
+                savings=figure.savings,
+                savings_rate=figure.rate or Decimal("0.00"),
             )
         )
-    control_total = sum((row.control_price for row in rows), Decimal("0.00"))
-    award_total = sum((row.award_price for row in rows), Decimal("0.00"))
+    total = lots.figure
     totals = SavingsTotals(
-        lots=len(rows),
-        control_price=control_total,
-        award_price=award_total,
-        savings=control_total - award_total,
-        savings_rate=savings_rate(control_price=control_total, award_price=award_total),
+        lots=total.lots,
+        control_price=total.control_price,
+        award_price=total.award_price,
+        savings=total.savings,
+        savings_rate=total.rate or Decimal("0.00"),
     )
     return FinanceDashboard(start=start, end=end, rows=rows, totals=totals)
 

@@ -54,6 +54,8 @@ INSTALLED_APPS = [
     "experts",
     "bidding",
     "opening",
+    "evaluation",
+    "finance",
 ]
 
 MIDDLEWARE = [
@@ -122,6 +124,22 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
 else:
     raise ImproperlyConfigured(f"Unsupported database engine {_db['ENGINE']}: use SQLite or PostgreSQL.")
 DATABASES = {"default": _db}
+
+# Audit appenders spread over this many strands on PostgreSQL, so that up to as
+# many transactions append at once (docs/audit.md §5). SQLite has one writer
+# at a time anyway: one strand. Changing it later is safe; a lower value
+# leaves the higher strands as they are.
+AUDIT_STRANDS = env_int("AUDIT_STRANDS", 16, minimum=1) if _db["ENGINE"] == "django.db.backends.postgresql" else 1
+if AUDIT_STRANDS > 1024:
+    raise ImproperlyConfigured("AUDIT_STRANDS must be at most 1024.")
+# Signed checkpoints of the audit tree (docs/audit.md §11): the origin line and
+# key name, where each is written outside the database, and how often one is
+# made when nothing else made one.
+AUDIT_LOG_ORIGIN = env_str("AUDIT_LOG_ORIGIN", "sunbid.localhost/audit")
+if not AUDIT_LOG_ORIGIN or any(ch.isspace() or ch == "+" for ch in AUDIT_LOG_ORIGIN):
+    raise ImproperlyConfigured("AUDIT_LOG_ORIGIN must be a name without spaces or '+', e.g. sunbid.example.cn/audit.")
+AUDIT_CHECKPOINT_DIR = Path(env_str("AUDIT_CHECKPOINT_DIR", str(VAR_DIR / "checkpoints")))
+AUDIT_CHECKPOINT_MINUTES = env_int("AUDIT_CHECKPOINT_MINUTES", 10, minimum=1)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channels and cache -----------------------------------------------------

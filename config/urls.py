@@ -17,10 +17,13 @@ urlpatterns = [
     path("api/", include("accounts.urls_api")),
     path("manage/", include("tendering.urls_manage")),
     path("audit/", include("audit.urls")),
+    path("api/audit/", include("audit.urls_api")),
     path("experts/", include("experts.urls")),
     path("bidding/", include("bidding.urls")),
     path("api/", include("bidding.urls_api")),
     path("opening/", include("opening.urls")),
     path("api/opening/", include("opening.urls_api")),
+    path("evaluation/", include("evaluation.urls")),
+    path("finance/", include("finance.urls")),
     path("", include("tendering.urls_portal")),
 ]

@@ -33,7 +33,9 @@ from django.utils.translation import gettext_lazy as _
 import experts.notifications as notifications
 from accounts.models import Role, User
 from accounts.services import notify_users
+from audit.models import CheckpointReason
 from audit.services import chain_head_for_update, record
+from audit.tree import checkpoint_request
 from core.errors import DomainError, NotFound, NotPermitted
 from experts import draw
 from experts.models import (
@@ -407,7 +409,7 @@ def draw_run(*, actor: User, request: DrawRequest, supervisor_number: str) -> Dr
 
     Under the request's row lock: apply the avoidance rules; freeze the
     eligible pool (canonical bytes and hash) and record it with every
-    exclusion and its reason (one ``DrawPool`` row); read the audit chain head (holding off other appenders); derive the seed
+    exclusion and its reason (one ``DrawPool`` row); read the head of the audit strand this transaction appends to (holding off that strand's other appenders); derive the seed
     from the committed secret, pool hash, chain head and number; pick every
     item's members and reserves in ``draw.initial_order``. Each item's first
     ``members`` picks are notified (``notifications.selections_notify``) with
@@ -487,6 +489,8 @@ def draw_run(*, actor: User, request: DrawRequest, supervisor_number: str) -> Dr
                 "picks_made",
             ]
         )
+        # A signed checkpoint of the audit tree once the draw is committed (its seed is in the chain).
+        checkpoint_request(reason=CheckpointReason.DRAW, tender_id=request.lot.tender_id, lot_id=request.lot_id)
         record(
             "experts.draw.run",
             actor=actor,

@@ -13,4 +13,5 @@ urlpatterns = [
     path("lots/<int:lot_id>/room/", views_room.room, name="room"),
     path("lots/<int:lot_id>/record.pdf", views_room.record_pdf, name="record_pdf"),
     path("lots/<int:lot_id>/record.json", views_room.record_json, name="record_json"),
+    path("lots/<int:lot_id>/record.proof.json", views_room.record_proof, name="record_proof"),
 ]

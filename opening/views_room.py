@@ -368,3 +368,17 @@ def record_json(request: HttpRequest, lot_id: int) -> HttpResponse:
     )
     response["Content-Disposition"] = f'attachment; filename="{_record_filename(room, "json")}"'
     return response
+
+
+@require_GET
+def record_proof(request: HttpRequest, lot_id: int) -> JsonResponse:
+    """The inclusion proof of the record's anchor event against the latest signed checkpoint (docs/audit.md §12).
+
+    With it, anyone holding the record and a checkpoint kept elsewhere can
+    check that the record's event is in the audit tree the platform signed.
+    """
+    from audit.tree import inclusion_proof_for
+
+    room = _closed_room(lot_id)
+    assert room.audit_to is not None  # a closed room always has its anchor
+    return JsonResponse({"lot": lot_id, "record_sha256": room.record_sha256, **inclusion_proof_for(seq=room.audit_to).as_json()})

@@ -25,9 +25,11 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organisation, OrganisationKind, Role, User
 from accounts.services import notify_users
-from audit.models import Sensitivity
+from audit.models import CheckpointReason, Sensitivity
 from audit.services import record
+from audit.tree import checkpoint_request
 from core.errors import DomainError, NotFound, NotPermitted
+from finance.services import savings_fact_record
 from opening import selectors as opening_selectors
 from opening import services as opening
 from tendering import tasks
@@ -816,6 +818,8 @@ def lots_advance_due(*, now: dt.datetime | None = None) -> list[tuple[int, str]]
                 from bidding.services import uploads_discard_unfinished
 
                 uploads_discard_unfinished(lot=lot)
+                # A signed checkpoint of the audit tree as bidding closes: who bid is fixed from here.
+                checkpoint_request(reason=CheckpointReason.BID_DEADLINE, tender_id=lot.tender_id, lot_id=lot.pk)
                 changed.append((pk, LotStatus.BIDDING_CLOSED))
     due_open = Lot.objects.filter(status=LotStatus.BIDDING_CLOSED, opening_time__lte=now).values_list("pk", flat=True)
     for pk in list(due_open):
@@ -907,5 +911,8 @@ def lot_award(*, actor: User, lot: Lot, winner: Organisation, award_price: Decim
             action="tendering.lot.awarded",
             data={"winner": winner.name, "winner_credit_code": winner.credit_code, "award_price": award_price},
         )
+        # The savings reports' row, committed with the award or not at all (docs/finance-savings.md).
+        savings_fact_record(lot=lot)
+        checkpoint_request(reason=CheckpointReason.AWARD, tender_id=lot.tender_id, lot_id=lot.pk)
     return lot
 

@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import Organisation, Role, User
+from audit.selectors import can_browse_audit
 from core.errors import DomainError, NotFound, NotPermitted
 from opening import room_selectors
 from opening import selectors as opening_selectors
@@ -203,6 +204,7 @@ def tender_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "amendments": selectors.portal_amendments(tender=tender),
             "is_agent": is_agent,
             "is_draft": draft,
+            "can_browse_audit": can_browse_audit(request.user),
             "can_amend": tender.status == TenderStatus.PUBLISHED
             and any(
                 row.lot.status == LotStatus.PUBLISHED and row.lot.bid_deadline > now for row in lots

@@ -421,5 +421,33 @@ def test_once_the_room_is_closed_anyone_downloads_the_signed_record_as_pdf_and_j
     assert "signature" in record
 
 
+def test_the_records_anchor_has_an_inclusion_proof_once_a_checkpoint_covers_it(ceremony, settings, tmp_path):
+    from audit import merkle
+    from audit.models import CheckpointReason
+    from audit.tree import checkpoint_make
+
+    settings.AUDIT_CHECKPOINT_DIR = tmp_path
+    close_room(ceremony)
+    room = ceremony.room()
+    url = reverse("opening:record_proof", kwargs={"lot_id": ceremony.lot.pk})
+    early = Client().get(url, headers={"Accept": "application/json"})
+    assert (early.status_code, early.json()["error"]["code"]) == (409, "proof.not_yet")
+
+    checkpoint = checkpoint_make(reason=CheckpointReason.MANUAL)
+    proof = Client().get(url).json()
+
+    assert (proof["seq"], proof["record_sha256"], proof["tree_size"]) == (
+        room.audit_to, room.record_sha256, checkpoint.size
+    )
+    assert proof["event_hash"] == room.chain_hash
+    assert merkle.verify_inclusion(
+        merkle.leaf_hash(bytes.fromhex(proof["event_hash"])),
+        proof["leaf_index"],
+        checkpoint.size,
+        [bytes.fromhex(p) for p in proof["path"]],
+        bytes.fromhex(checkpoint.root),
+    )
+
+
 def test_the_record_of_a_lot_that_does_not_exist_is_a_404(db):
     assert Client().get(reverse("opening:record_pdf", kwargs={"lot_id": 999999})).status_code == 404
