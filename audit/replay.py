@@ -44,10 +44,16 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import User
 from audit import chain
 from audit.models import AuditEvent, Sensitivity
-from audit.selectors import EventFilter, action_label, events_visible_to, require_auditor
+from audit.selectors import (
+    EventFilter,
+    action_label,
+    events_visible_to,
+    experts_unpublished,
+    require_auditor,
+)
 from core.errors import NotFound
 from experts import draw as draw_algorithm
-from experts.models import DrawRequest, DrawSelection, Expert
+from experts.models import DrawRequest, DrawSelection
 from experts.selectors import revealed_panel
 from opening.events import iso
 from opening.models import Room, RoomEvent
@@ -278,37 +284,13 @@ class Finding:
 # --- who the viewer may not see: experts before publication (ER 8) ---------------------------
 
 
-def _expert_actors_hidden(*, lot_ids: Iterable[int], actor_ids: set[int]) -> set[int]:
-    """The actors among ``actor_ids`` who are experts not published for these lots (ER 8).
-
-    An expert who answers an invitation signed in is the actor of the answer
-    (and of what follows from it: the replacement, the panel's completion).
-    Published means on the panel of a revealed draw of these lots, the very
-    people ``experts.selectors.revealed_panel`` names; every other expert (one
-    who declined, or any expert of a draw not revealed) stays unnamed.
-    """
-    if not actor_ids:
-        return set()
-    experts = set(Expert.objects.filter(user_id__in=actor_ids).values_list("user_id", flat=True))
-    if not experts:
-        return set()
-    published: set[int] = set()
-    for request in DrawRequest.objects.filter(lot_id__in=list(lot_ids), revealed_at__isnull=False):
-        published |= {
-            selection.expert.user_id
-            for selection in revealed_panel(request=request)
-            if selection.expert.user_id is not None
-        }
-    return experts - published
-
-
 def _masked_actors(events: list[AuditEvent], lot_ids: Iterable[int]) -> set[int]:
     actor_ids = {
         event.actor_id
         for event in events
         if event.actor_id is not None and event.action.startswith("experts.")
     }
-    return _expert_actors_hidden(lot_ids=lot_ids, actor_ids=actor_ids)
+    return experts_unpublished(lot_ids=lot_ids, actor_ids=actor_ids)
 
 
 def _is_masked(event: AuditEvent, hidden: set[int]) -> bool:

@@ -11,6 +11,7 @@ hidden the same way from platform administrators too.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet
@@ -113,6 +114,25 @@ class EventFilter:
     time_to: dt.datetime | None = None  # inclusive
 
 
+def _expert_user_ids(username: str) -> list[int]:
+    from experts.models import Expert
+
+    return list(Expert.objects.filter(user__username=username, user__isnull=False).values_list("user_id", flat=True))
+
+
+def _lots_publishing(user_ids: list[int]) -> list[int]:
+    """Lots whose revealed draw has these experts on its panel (experts.selectors.revealed_panel)."""
+    from experts.models import DrawSelection, SelectionStatus
+
+    return list(
+        DrawSelection.objects.filter(
+            expert__user_id__in=user_ids,
+            status=SelectionStatus.CONFIRMED,
+            request__revealed_at__isnull=False,
+        ).values_list("request__lot_id", flat=True)
+    )
+
+
 def _apply_filter(qs: QuerySet[AuditEvent], f: EventFilter) -> QuerySet[AuditEvent]:
     if f.tender_id is not None:
         qs = qs.filter(tender_id=f.tender_id)
@@ -124,6 +144,14 @@ def _apply_filter(qs: QuerySet[AuditEvent], f: EventFilter) -> QuerySet[AuditEve
             qs = qs.filter(pk__in=events_for_lot(lot_id=f.lot_id, tender_id=tender_id).values("pk"))
     if f.actor:
         qs = qs.filter(actor_name=f.actor)
+        # Searching for an expert by account name must not list the lots they sit on before the
+        # reveal (ER 8): only the events of lots whose revealed panel names them are found.
+        expert_user_ids = _expert_user_ids(f.actor)
+        if expert_user_ids:
+            qs = qs.exclude(
+                Q(actor_id__in=expert_user_ids)
+                & ~Q(lot_id__in=_lots_publishing(expert_user_ids))
+            )
     if f.action:
         qs = qs.filter(action__startswith=f.action)
     if f.time_from is not None:
@@ -192,6 +220,54 @@ def event_detail_for(*, user: User, seq: int, now: dt.datetime | None = None) ->
         previous_seq=visible.filter(seq__lt=seq).order_by("-seq").values_list("seq", flat=True).first(),
         next_seq=visible.filter(seq__gt=seq).order_by("seq").values_list("seq", flat=True).first(),
     )
+
+
+def experts_unpublished(*, lot_ids: Iterable[int], actor_ids: set[int]) -> set[int]:
+    """The actors among ``actor_ids`` who are experts not published for these lots (ER 8).
+
+    An expert who answers an invitation signed in is the actor of the answer
+    (and of what follows from it: the replacement, the panel's completion),
+    and of everything they do in the evaluation workspace. Published means on
+    the panel of a revealed draw of these lots, the very people
+    ``experts.selectors.revealed_panel`` names; every other expert (one who
+    declined, or any expert of a draw not revealed) stays unnamed.
+    """
+    from experts.models import DrawRequest, Expert
+    from experts.selectors import revealed_panel
+
+    if not actor_ids:
+        return set()
+    experts = set(Expert.objects.filter(user_id__in=actor_ids).values_list("user_id", flat=True))
+    if not experts:
+        return set()
+    published: set[int] = set()
+    for request in DrawRequest.objects.filter(lot_id__in=list(lot_ids), revealed_at__isnull=False):
+        published |= {
+            selection.expert.user_id
+            for selection in revealed_panel(request=request)
+            if selection.expert.user_id is not None
+        }
+    return experts - published
+
+
+def masked_event_seqs(events: Iterable[AuditEvent]) -> set[int]:
+    """The events among ``events`` whose actor is an expert not yet published for the event's lot (ER 8).
+
+    The audit browser shows such an event's operator as "评标专家（结果公布前保密）"
+    instead of the account: who sits on a panel stays confidential until the
+    draw is revealed with the result, even from those who browse the chain.
+    An expert's event outside any lot is masked too (no reveal names them).
+    """
+    by_lot: dict[int | None, list[AuditEvent]] = {}
+    for event in events:
+        if event.actor_id is not None:
+            by_lot.setdefault(event.lot_id, []).append(event)
+    masked: set[int] = set()
+    for lot_id, group in by_lot.items():
+        actors = {event.actor_id for event in group if event.actor_id is not None}
+        hidden = experts_unpublished(lot_ids=[lot_id] if lot_id is not None else [], actor_ids=actors)
+        masked |= {event.seq for event in group if event.actor_id in hidden}
+    return masked
 
 
 def event_is_visible(*, user: User, seq: int) -> bool:

@@ -60,13 +60,16 @@ class EventRow:
     event: AuditEvent
     action_label: str
     object_label: str
+    # The operator is an expert not yet published (ER 8): shown as such, never by name.
+    masked: bool = False
 
 
-def _row(event: AuditEvent) -> EventRow:
+def _row(event: AuditEvent, masked: set[int] | frozenset[int] = frozenset()) -> EventRow:
     return EventRow(
         event=event,
         action_label=selectors.action_label(event.action),
         object_label=object_type_label(event.object_type),
+        masked=event.seq in masked,
     )
 
 
@@ -84,6 +87,7 @@ def events(request: HttpRequest) -> HttpResponse:
         selectors.require_auditor(user)
         visible = []  # the form shows what to correct; no results for a filter that did not parse
     page = Paginator(visible, PAGE_SIZE).get_page(request.GET.get("page"))
+    masked = selectors.masked_event_seqs(page.object_list)
     query = request.GET.copy()
     query.pop("page", None)
     tender_id = form.cleaned_data.get("tender") if valid else None
@@ -93,7 +97,7 @@ def events(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "page": page,
-            "rows": [_row(event) for event in page.object_list],
+            "rows": [_row(event, masked) for event in page.object_list],
             "query": query.urlencode(),
             "filtered": valid
             and any(value not in (None, "") for value in form.cleaned_data.values()),
@@ -114,7 +118,7 @@ def event(request: HttpRequest, seq: int) -> HttpResponse:
         "audit/event.html",
         {
             "detail": detail,
-            "row": _row(record),
+            "row": _row(record, selectors.masked_event_seqs([record])),
             "payload": json.dumps(record.data, ensure_ascii=False, indent=2, sort_keys=True),
         },
     )

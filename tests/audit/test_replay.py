@@ -624,3 +624,35 @@ def test_prices_are_decimal_strings_in_the_replay(closed, people):
         Decimal("11200000.00"),
     ]
     assert [read["invalid"] for read in reads] == [False, True, False]
+
+
+# --- the audit browser keeps the panel as confidential as the replay (ER 8) -------------------
+
+
+def test_the_audit_browser_does_not_name_an_expert_before_the_draw_is_revealed(drawn, people):
+    answer_all(drawn, people)
+    confirmed = AuditEvent.objects.get(action="experts.selection.confirmed", actor_name="eve")
+    supervisor = as_user(people["sam"])
+
+    listing = supervisor.get(reverse("audit:events")).content.decode()
+    detail = supervisor.get(reverse("audit:event", args=[confirmed.seq])).content.decode()
+
+    for body in (listing, detail):
+        assert "评标专家（结果公布前保密）" in body
+        assert ">eve<" not in body and f"(ID {people['eve'].pk})" not in body
+    searched = supervisor.get(reverse("audit:events"), {"actor": "eve"}).content.decode()
+    assert f'href="{reverse("audit:event", args=[confirmed.seq])}"' not in searched
+
+
+def test_the_audit_browser_names_the_expert_once_the_draw_is_revealed(drawn, people, orgs):
+    answer_all(drawn, people)
+    award(people, orgs, drawn.lot)
+    experts.draw_reveal(actor=people["sam"], request=drawn)
+    confirmed = AuditEvent.objects.get(action="experts.selection.confirmed", actor_name="eve")
+    supervisor = as_user(people["sam"])
+
+    detail = supervisor.get(reverse("audit:event", args=[confirmed.seq])).content.decode()
+    searched = supervisor.get(reverse("audit:events"), {"actor": "eve"}).content.decode()
+
+    assert "eve" in detail and "评标专家（结果公布前保密）" not in detail
+    assert f'href="{reverse("audit:event", args=[confirmed.seq])}"' in searched
