@@ -28,6 +28,7 @@ if settings.SERVE_STATIC:
     http_app = ASGIStaticFilesHandler(django_asgi_app)
 
 from bidding.asgi import RequestBodyLimit  # noqa: E402
+from opening.wire import WireCapture  # noqa: E402
 
 # Oversized request bodies (bid parts and everything else) are refused before Django
 # spools them to a temporary file (bidding/asgi.py).
@@ -36,8 +37,7 @@ http_app = RequestBodyLimit(http_app)
 application = ProtocolTypeRouter(
     {
         "http": http_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        # WireCapture first: it sees the send callable Daphne itself passes (opening/wire.py).
+        "websocket": WireCapture(AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))),
     }
 )

@@ -32,7 +32,7 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from audit import context as audit_context
 from core.errors import DomainError, NotFound
-from opening import events, relay, room_selectors, room_services
+from opening import events, relay, room_selectors, room_services, wire
 from opening.models import Room
 
 MAX_MESSAGE_BYTES = 16 * 1024
@@ -80,6 +80,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.poller: asyncio.Task[None] | None = None
         self.tokens = float(RATE_BURST)
         self.last_refill = time.monotonic()
+        # Daphne's connection, for live events framed once per process (opening/wire.py); None elsewhere.
+        self.wire = self.scope.get(wire.SCOPE_KEY)
         ip, agent = _client_address(self.scope)
         self.audit_ctx = audit_context.AuditContext(ip=ip, user_agent=agent)
         if self.user is None or not self.user.is_authenticated:
@@ -160,15 +162,22 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=text)
             self.sent_seq = seq
 
-    async def room_event(self, message: dict[str, Any]) -> None:
+    async def room_event(self, message: dict[str, Any], frames: wire.Frames | None = None) -> None:
         """A live event from the channel layer (``events.broadcast``), handed over by the process's relay.
 
         Returns without suspending when the event is the next one and no other
-        delivery is running, so the relay can serve every socket in one pass.
+        delivery is running, so the relay can serve every socket in one pass;
+        under Daphne the relay's ``frames`` (the event framed once for the
+        process) are written to the connection directly.
         """
         seq, text = int(message["seq"]), str(message["text"])
         if not self.synced:
             self.held.append((seq, text))
+            return
+        if frames is not None and self.wire is not None and seq == self.sent_seq + 1 and not self.delivery.locked():
+            # Nothing is awaited between the checks and the write: no other delivery can interleave.
+            if frames.write(self.wire):
+                self.sent_seq = seq
             return
         async with self.delivery:
             await self._deliver(seq, text)

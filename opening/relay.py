@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from channels.layers import BaseChannelLayer, get_channel_layer
 
-from opening import events
+from opening import events, wire
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class RoomSocket(Protocol):
     sent_seq: int
     delivery: asyncio.Lock
 
-    async def room_event(self, message: dict[str, Any]) -> None: ...
+    async def room_event(self, message: dict[str, Any], frames: wire.Frames | None = None) -> None: ...
 
 
 class RoomRelay:
@@ -116,6 +116,7 @@ class RoomRelay:
 
     async def _fan_out(self, message: dict[str, Any]) -> None:
         seq = int(message["seq"])
+        frames = wire.Frames(str(message["text"]))  # framed on first use, once for all of them
         for socket in list(self.sockets):
             if socket.synced and (socket.delivery.locked() or seq != socket.sent_seq + 1):
                 # Busy or behind: it may wait on the database; don't make the others wait.
@@ -124,7 +125,7 @@ class RoomRelay:
                 task.add_done_callback(self.side_tasks.discard)
                 continue
             try:
-                await socket.room_event(message)
+                await socket.room_event(message, frames)
             except Exception:  # noqa: BLE001 - one closed socket must not stop the fan-out
                 logger.debug("room %s: delivery to a socket failed", self.lot_id, exc_info=True)
 

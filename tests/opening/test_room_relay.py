@@ -69,7 +69,7 @@ class SlowSocket:
         self.delivery = asyncio.Lock()
         self.got: list[int] = []
 
-    async def room_event(self, message: dict) -> None:
+    async def room_event(self, message: dict, frames=None) -> None:
         async with self.delivery:
             self.got.append(int(message["seq"]))
             self.sent_seq = int(message["seq"])
