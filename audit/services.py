@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -119,7 +120,7 @@ def record(
     are taken from ``obj.audit_scope()`` when the object has one. Network
     address and client come from ``audit.context``.
     """
-    if not connection.in_atomic_block:
+    if not connection.in_atomic_block and not _standalone_ok():
         raise RuntimeError("audit.record must run inside transaction.atomic() with the change it records.")
     if obj is not None and hasattr(obj, "audit_scope"):
         scope_tender, scope_lot = obj.audit_scope()
@@ -205,8 +206,28 @@ def chain_head_for_update() -> str:
     return _claim(want_seq=False).prev_hash
 
 
+_standalone = threading.local()
+
+
+def _standalone_ok() -> bool:
+    return getattr(_standalone, "active", False)
+
+
 def record_standalone(action: str, **kwargs: Any) -> AuditEvent:
-    """``record`` in a transaction of its own, for events with no other change (a failed login)."""
+    """``record`` in a transaction of its own, for events with no other change (a sign-in, a sign-out).
+
+    On PostgreSQL, outside any transaction, the append is one statement in
+    autocommit mode — ``sunbid_audit_append`` claims, hashes and inserts, and
+    a single statement is its own transaction — so the event costs one round
+    trip instead of three (BEGIN, the append, COMMIT). Elsewhere, or inside a
+    caller's transaction, it runs in ``transaction.atomic()``.
+    """
+    if connection.vendor == "postgresql" and not connection.in_atomic_block and connection.get_autocommit():
+        _standalone.active = True
+        try:
+            return record(action, **kwargs)
+        finally:
+            _standalone.active = False
     with transaction.atomic():
         return record(action, **kwargs)
 

@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from audit.encoding import GENESIS_HASH
 from audit.models import AuditEvent
 from audit.selectors import chain_verify
-from audit.services import record
+from audit.services import record, record_standalone
 
 THREADS = 8
 EACH = 5
@@ -105,3 +105,30 @@ def test_transactions_open_at_the_same_time_append_on_different_strands_without_
     assert errors == []
     assert len(set(strands)) == holders
     assert chain_verify().ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_standalone_event_outside_any_transaction_is_appended_linked_and_verified():
+    first = record_standalone("accounts.login.succeeded", actor=None, data={"n": 1})
+    second = record_standalone("accounts.logout", actor=None, data={"n": 2})
+
+    assert connection.get_autocommit() and not connection.in_atomic_block
+    stored = list(AuditEvent.objects.order_by("seq").values_list("seq", "hash"))
+    assert stored == [(first.seq, first.hash), (second.seq, second.hash)]
+    report = chain_verify()
+    assert report.ok and report.checked == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_standalone_event_inside_a_transaction_rolls_back_with_it():
+    with pytest.raises(RuntimeError, match="rolled back"):
+        with transaction.atomic():
+            record_standalone("accounts.login.succeeded", actor=None, data={})
+            raise RuntimeError("rolled back")
+
+    assert not AuditEvent.objects.exists()
+
+
+def test_record_outside_a_transaction_is_still_refused():
+    with pytest.raises(RuntimeError, match="inside transaction.atomic"):
+        record("tendering.lot.published", actor=None, data={})
