@@ -56,6 +56,8 @@ INSTALLED_APPS = [
     "opening",
     "evaluation",
     "finance",
+    "award",
+    "complaints",
 ]
 
 MIDDLEWARE = [

@@ -25,5 +25,7 @@ urlpatterns = [
     path("api/opening/", include("opening.urls_api")),
     path("evaluation/", include("evaluation.urls")),
     path("finance/", include("finance.urls")),
+    path("award/", include("award.urls")),
+    path("complaints/", include("complaints.urls")),
     path("", include("tendering.urls_portal")),
 ]

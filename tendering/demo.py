@@ -75,6 +75,7 @@ from bidding.sealing import keys as sealing_keys
 from bidding.sealing.errors import SealingError
 from bidding.sealing.manifest import FileEntry
 from bidding.security import security_demo
+from complaints.demo import complaints_demo
 from core.errors import DomainError
 from core.pdf import register_cjk_font
 from experts import pool as expert_pool
@@ -1119,6 +1120,7 @@ class _Seeder:
             self.wait_until(closing)
             self.finish_closing_batch()
             security_demo(finance=self.users["finance"])
+            complaints_demo()
             self.publish_ceremony()
 
     def create_organisations(self) -> None:

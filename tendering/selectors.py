@@ -116,7 +116,7 @@ def portal_results() -> QuerySet[Lot]:
         Lot.objects.filter(
             tender__published_at__isnull=False, status__in=[LotStatus.AWARDED, LotStatus.FAILED]
         )
-        .select_related("tender", "tender__tenderer", "tender__agency", "winner")
+        .select_related("tender", "tender__tenderer", "tender__agency", "winner", "award_result")
         .order_by("-status_changed_at", "-id")
     )
 

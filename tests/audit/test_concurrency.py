@@ -121,10 +121,9 @@ def test_a_standalone_event_outside_any_transaction_is_appended_linked_and_verif
 
 @pytest.mark.django_db(transaction=True)
 def test_a_standalone_event_inside_a_transaction_rolls_back_with_it():
-    with pytest.raises(RuntimeError, match="rolled back"):
-        with transaction.atomic():
-            record_standalone("accounts.login.succeeded", actor=None, data={})
-            raise RuntimeError("rolled back")
+    with pytest.raises(RuntimeError, match="rolled back"), transaction.atomic():
+        record_standalone("accounts.login.succeeded", actor=None, data={})
+        raise RuntimeError("rolled back")
 
     assert not AuditEvent.objects.exists()
 
