@@ -38,6 +38,11 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# As deployed: DEBUG off, so Django does not log every statement (its debug cursor wrapper
+# costs a tenth of an append's client CPU). The writer processes inherit this environment.
+os.environ.setdefault("DEBUG", "0")
+os.environ.setdefault("SECRET_KEY", "sunbid-bench-audit-" + "x" * 48)  # the bench's own database only
+os.environ.setdefault("ALLOWED_HOSTS", "localhost")
 
 
 def _setup() -> None:
