@@ -58,12 +58,24 @@ def filing_deadline(
     today: dt.date,
     calendar: WorkCalendar,
 ) -> DueDate:
-    """The last day a complaint about a matter known on ``known_on`` may be filed (TR 60)."""
+    """The last day a complaint about a matter known on ``known_on`` may be filed (TR 60).
+
+    Ten days from the day after ``known_on``, moved to the next working day
+    when the last falls on a rest day (民法典第二百零三条), and not counting
+    the time an objection waited for its answer. An objection raised in that
+    rest-day extension, after the ten days proper, stops the period at its
+    end: it resumes with the answer, so the complaint may still be filed on
+    the day of the answer (or the next working day).
+    """
+    nominal_end = known_on + dt.timedelta(days=FILING_DAYS)
+    period_end = calendar.next_workday_from(nominal_end)
+    if objected_on is not None and nominal_end < objected_on <= period_end.on:
+        resumed = answered_on or min(today, objected_on + dt.timedelta(days=OBJECTION_ANSWER_DAYS))
+        return calendar.next_workday_from(max(resumed, period_end.on))
     pause = objection_pause_days(
         known_on=known_on, objected_on=objected_on, answered_on=answered_on, today=today
     )
-    last = known_on + dt.timedelta(days=FILING_DAYS + pause)
-    return calendar.next_workday_from(last)
+    return calendar.next_workday_from(nominal_end + dt.timedelta(days=pause))
 
 
 def acceptance_due(*, received_on: dt.date, calendar: WorkCalendar) -> DueDate:

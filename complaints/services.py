@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Role, User
 from accounts.services import notify_users
+from audit.models import Sensitivity
 from audit.services import record
 from complaints import rules
 from complaints import selectors as sel
@@ -54,7 +56,8 @@ from complaints.models import (
 )
 from complaints.workdays import WorkCalendar
 from core.errors import DomainError, NotFound, NotPermitted
-from tendering.models import FINAL_LOT_STATUSES, DocumentObtain, LotStatus, Tender
+from tendering.models import FINAL_LOT_STATUSES, DocumentObtain, Lot, LotStatus, Tender
+from tendering.selectors import bidding_closed_for
 
 ATTACHMENT_MAX_BYTES = 50 * 1024 * 1024
 ATTACHMENTS_MAX = 20
@@ -159,7 +162,9 @@ def _store_files(
             uploaded_by=actor,
             uploaded_at=now,
         )
-        attachment.file.save(item.name, item.upload, save=False)
+        # The name on disk is never shown (downloads use original_name); a long Chinese name
+        # would pass the file system's 255-byte limit.
+        attachment.file.save("file" + os.path.splitext(item.name)[1][:16], item.upload, save=False)
         stored.append(attachment)
         attachment.save()
     return stored
@@ -174,6 +179,15 @@ def _delete_files(attachments: Iterable[ComplaintAttachment]) -> None:
 
 def _files_audit(attachments: Iterable[ComplaintAttachment]) -> list[dict[str, Any]]:
     return [{"name": a.original_name, "size": a.size, "sha256": a.sha256} for a in attachments]
+
+
+def _sensitivity(complaint: Complaint) -> str:
+    """Who complains shows who obtained the documents: sealed like the obtain records until bidding closes (EB 21)."""
+    return (
+        Sensitivity.PUBLIC
+        if bidding_closed_for(tender=complaint.tender)
+        else Sensitivity.UNTIL_BID_DEADLINE
+    )
 
 
 def _locked(complaint: Complaint) -> Complaint:
@@ -405,6 +419,7 @@ def complaint_file(
                 "complaints.complaint.filed",
                 actor=actor,
                 obj=complaint,
+                sensitivity=_sensitivity(complaint),
                 data={
                     "number": complaint.number,
                     "authority": authority.name,
@@ -544,7 +559,12 @@ def complaint_suspend(*, actor: User, complaint: Complaint, reason: str) -> Susp
             raise DomainError(
                 "complaint.already_suspended", _("已责令暂停招标投标活动，尚未恢复。"), status=409
             )
-        lots = [complaint.lot] if complaint.lot is not None else list(complaint.tender.lots.all())
+        # Locked: the award checks lot_suspended under the lot's row lock, so the two cannot cross.
+        lots = list(
+            Lot.objects.select_for_update().filter(pk=complaint.lot_id)
+            if complaint.lot_id
+            else complaint.tender.lots.select_for_update().order_by("pk")
+        )
         ended = FINAL_LOT_STATUSES - {LotStatus.AWARDED}
         if all(lot.status in ended for lot in lots):
             raise DomainError(
@@ -798,6 +818,7 @@ def complaint_withdraw(*, actor: User, complaint: Complaint, reason: str) -> Com
             "complaints.complaint.withdrawn",
             actor=actor,
             obj=complaint,
+            sensitivity=_sensitivity(complaint),
             data={"number": complaint.number, "reason": reason, "accepted": complaint.was_accepted},
         )
         _lift(

@@ -77,3 +77,9 @@ def test_the_matters_that_need_an_objection_first():
         "evaluation",
         "candidates",
     }
+
+
+def test_an_objection_raised_on_the_day_a_weekend_moved_the_period_to_still_pauses_it():
+    # Known on 4 March: the 10 days end on Saturday 14 March, so the period runs to Monday 16.
+    # An objection on Monday 16 answered on Wednesday 18 pauses it by two days: the 18th.
+    assert deadline(D(2026, 3, 4), D(2026, 3, 16), D(2026, 3, 18)) == D(2026, 3, 18)

@@ -492,3 +492,25 @@ def test_the_demo_files_a_pending_and_a_suspended_complaint_once(tender, clock):
     assert suspended.status == ComplaintStatus.ACCEPTED
     assert selectors.lot_suspended(tender.lots.get(number=1))
     assert complaints_demo() == []
+
+
+def test_who_complained_is_sealed_in_the_audit_chain_until_bidding_closes(file_complaint, people, tender):
+    complaint = file_complaint()
+    services.complaint_withdraw(actor=people["bob"], complaint=complaint, reason="已与招标人沟通解决。")
+
+    from audit.models import Sensitivity
+    from audit.selectors import events_visible_to
+
+    sealed = AuditEvent.objects.filter(action__in=["complaints.complaint.filed", "complaints.complaint.withdrawn"])
+    assert {event.sensitivity for event in sealed} == {Sensitivity.UNTIL_BID_DEADLINE}
+    assert not events_visible_to(user=people["sam"]).filter(action__startswith="complaints.complaint.").exists()
+
+
+def test_a_file_with_a_long_chinese_name_is_stored_under_a_short_name_and_keeps_its_own(file_complaint):
+    long_name = "证" * 100 + ".pdf"
+
+    complaint = file_complaint(files=[evidence(long_name)])
+
+    [attachment] = complaint.attachments.all()
+    assert attachment.original_name == long_name
+    assert len(attachment.file.name.encode("utf-8")) < 120 and attachment.file.name.endswith(".pdf")
