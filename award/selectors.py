@@ -480,7 +480,9 @@ def publicities_for_bidder(*, user: User) -> QuerySet[Publicity]:
 
 
 def _public() -> QuerySet[Publicity]:
+    """Publicities that have started: a scheduled one shows nobody its candidates before its start."""
     return Publicity.objects.filter(
+        starts_at__lte=timezone.now(),
         lot__tender__published_at__isnull=False,
         lot__tender__status__in=(TenderStatus.PUBLISHED, TenderStatus.CANCELLED),
     ).select_related("lot__tender", "lot__tender__tenderer", "lot__tender__agency")

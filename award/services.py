@@ -49,6 +49,9 @@ MAX_REASON = 1000
 ATTACHMENT_MAX_BYTES = 20 * 1024 * 1024
 
 
+# A publicity may be scheduled ahead (published now, open later), but not indefinitely.
+MAX_START_AHEAD_DAYS = 30
+
 def _clean(
     value: str, *, field: str, label: Promise, max_length: int, required: bool = True
 ) -> str:
@@ -180,6 +183,13 @@ def publicity_publish(
                     "publicity.start_past", _("公示开始时间不能早于当前时间。"), field="starts_at"
                 )
             start = now
+        if start - now > dt.timedelta(days=MAX_START_AHEAD_DAYS):
+            raise DomainError(
+                "publicity.start_far",
+                _("公示开始时间不能晚于%(days)d日之后；公示应在评标报告生效后及时发布。"),
+                field="starts_at",
+                days=MAX_START_AHEAD_DAYS,
+            )
         earliest_end = start + dt.timedelta(days=sel.PUBLICITY_MIN_DAYS)
         if ends_at < earliest_end:
             raise DomainError(
@@ -599,6 +609,7 @@ def result_announce(
                 "publicity": {"starts_at": publicity.starts_at, "ends_at": publicity.ends_at},
                 "objections": len(objections),
                 "report_sha256": publicity.report_sha256,
+                "note_sha256": hashlib.sha256(note.encode("utf-8")).hexdigest(),
             },
         )
         issued = _letters_issue(actor=actor, result=result, now=now)

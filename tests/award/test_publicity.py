@@ -171,3 +171,25 @@ def test_the_portal_lists_current_and_past_publicities(world, clock, client):
     clock.move_to(publicity.ends_at)
     assert "浙江建工集团有限公司" in client.get("/award/publicity/?tab=past").content.decode()
     assert "浙江建工集团有限公司" not in client.get("/award/publicity/").content.decode()
+
+
+def test_a_scheduled_publicity_shows_its_candidates_to_nobody_before_it_starts(world, clock, client):
+    from django.utils import timezone
+
+    start = timezone.now() + dt.timedelta(days=1)
+    publicity = publish(world, starts_at=start)
+
+    assert "浙江建工集团有限公司" not in client.get("/award/publicity/").content.decode()
+    assert client.get(f"/award/publicity/{publicity.pk}/").status_code == 404
+    clock.move_to(start)
+    assert "浙江建工集团有限公司" in client.get("/award/publicity/").content.decode()
+    assert client.get(f"/award/publicity/{publicity.pk}/").status_code == 200
+
+
+def test_a_start_more_than_thirty_days_ahead_is_refused(world, clock):
+    from django.utils import timezone
+
+    with pytest.raises(DomainError) as refused:
+        publish(world, starts_at=timezone.now() + dt.timedelta(days=31))
+
+    assert refused.value.code == "publicity.start_far" and not Publicity.objects.exists()
