@@ -12,7 +12,7 @@ from complaints import selectors, services
 from complaints.models import Complaint, ComplaintStatus, Outcome, Subject
 from core.errors import DomainError, NotFound, NotPermitted
 from tendering import services as tendering
-from tests.complaints.conftest import T0, at, evidence
+from tests.complaints.conftest import SH, at, evidence
 
 pytestmark = pytest.mark.django_db
 
@@ -463,9 +463,15 @@ def test_only_the_complainant_withdraws_before_acceptance_too(file_complaint, pe
     assert not selectors.complaints_for(user=people["alice"]).exists()
 
 
-def test_the_time_of_filing_is_the_server_clock_in_shanghai(file_complaint):
-    complaint = file_complaint()
-    assert complaint.received_at == T0
+def test_the_time_of_filing_is_the_server_clock_in_shanghai(file_complaint, clock):
+    # 00:30 on New Year's Day in Shanghai is still 31 December in UTC.
+    new_year = dt.datetime(2027, 1, 1, 0, 30, tzinfo=SH)
+    clock.move_to(new_year)
+
+    complaint = file_complaint(known_on=dt.date(2027, 1, 1))
+
+    assert complaint.received_at == new_year
+    assert complaint.number.startswith("TS2027")
 
 
 def test_the_holiday_table_is_kept_by_platform_administrators_and_audited(people):
