@@ -25,14 +25,17 @@ class Sensitivity(models.TextChoices):
 
 class AuditEvent(models.Model):
     seq = models.BigIntegerField(_("序号"), primary_key=True)
-    created_at = models.DateTimeField(_("时间"), db_index=True)
+    # Indexed outside the model state (migration 0006): a BRIN index on PostgreSQL — events are
+    # appended in time order, so block ranges follow the clock — and a plain one on SQLite.
+    created_at = models.DateTimeField(_("时间"))
     actor_id = models.BigIntegerField(_("操作人ID"), null=True, blank=True, db_index=True)
     actor_name = models.CharField(_("操作人"), max_length=150, blank=True)
     organisation_id = models.BigIntegerField(_("组织ID"), null=True, blank=True)
     organisation_name = models.CharField(_("组织"), max_length=200, blank=True)
     ip = models.GenericIPAddressField(_("网络地址"), null=True, blank=True)
     user_agent = models.CharField(_("客户端"), max_length=300, blank=True)
-    action = models.CharField(_("操作"), max_length=100, db_index=True)
+    # Indexed by the one prefix index in Meta (filters are "tendering.lot…" prefixes and exact names).
+    action = models.CharField(_("操作"), max_length=100)
     object_type = models.CharField(_("对象类型"), max_length=60, blank=True)
     object_id = models.CharField(_("对象ID"), max_length=64, blank=True)
     tender_id = models.BigIntegerField(_("招标项目ID"), null=True, blank=True, db_index=True)
@@ -47,7 +50,9 @@ class AuditEvent(models.Model):
     strand_seq = models.BigIntegerField(_("分链序号"))
     format = models.PositiveSmallIntegerField(_("格式版本"), default=1)
     prev_hash = models.CharField(_("前一哈希"), max_length=64)
-    hash = models.CharField(_("哈希"), max_length=64, unique=True)
+    # No index: nothing looks a record up by its hash, and every index costs each append
+    # (the (strand, strand_seq) constraint is what keeps a strand from forking).
+    hash = models.CharField(_("哈希"), max_length=64)
 
     class Meta:
         verbose_name = _("审计记录")
@@ -55,6 +60,10 @@ class AuditEvent(models.Model):
         ordering = ["seq"]
         constraints = [
             models.UniqueConstraint(fields=["strand", "strand_seq"], name="audit_event_strand_seq_unique"),
+        ]
+        indexes = [
+            # varchar_pattern_ops (PostgreSQL) serves both action = … and action LIKE 'prefix%'.
+            models.Index(fields=["action"], name="audit_event_action", opclasses=["varchar_pattern_ops"]),
         ]
 
     def __str__(self) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import connection, models, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transaction
 from django.utils import timezone
 
 from audit import context
@@ -27,6 +27,8 @@ from audit.encoding import (
 from audit.models import AuditEvent, Sensitivity
 
 if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
     from accounts.models import User
 
 # The first key of the strands' two-key advisory locks ("SBUA"); the second is the strand.
@@ -120,7 +122,8 @@ def record(
     are taken from ``obj.audit_scope()`` when the object has one. Network
     address and client come from ``audit.context``.
     """
-    if not connection.in_atomic_block and not _standalone_ok():
+    db = connections[DEFAULT_DB_ALIAS]
+    if not db.in_atomic_block and not _standalone_ok():
         raise RuntimeError("audit.record must run inside transaction.atomic() with the change it records.")
     if obj is not None and hasattr(obj, "audit_scope"):
         scope_tender, scope_lot = obj.audit_scope()
@@ -149,8 +152,8 @@ def record(
         "payload": payload,
     }
     head, middle, tail = envelope_parts_v2(time=format_time(now), **fields)
-    if connection.vendor == "postgresql":
-        return _append_postgresql(now, fields, head, middle, tail)
+    if db.vendor == "postgresql":
+        return _append_postgresql(db, now, fields, head, middle, tail)
     claim = _claim(want_seq=True)
     assert claim.seq is not None
     place = {"seq": claim.seq, "strand": claim.strand, "strand_seq": claim.strand_seq + 1}
@@ -160,37 +163,59 @@ def record(
     )
 
 
-def _append_postgresql(now: Any, fields: dict[str, Any], head: str, middle: str, tail: str) -> AuditEvent:
-    """Claim, hash and insert in one statement (``sunbid_audit_append``, migration 0005).
+# Explicit casts: the statement is sent with server-side binding (psycopg prepares it after a
+# few uses on a connection), so the parameters' types must not depend on the values.
+_APPEND_SQL = (
+    "SELECT seq, strand, strand_seq, prev_hash, hash FROM sunbid_audit_append("
+    "%s::integer, %s::integer, %s::integer, %s::timestamptz, %s::bigint, %s::varchar, %s::bigint, %s::varchar,"
+    " %s::inet, %s::varchar, %s::varchar, %s::varchar, %s::varchar, %s::bigint, %s::bigint, %s::varchar,"
+    " %s::text, %s::text, %s::text, %s::text)"
+)
+# The model's columns in their order, for building the returned event positionally (``from_db``).
+_COLUMNS = tuple(field.attname for field in AuditEvent._meta.concrete_fields)
+
+
+def _append_postgresql(
+    db: BaseDatabaseWrapper, now: Any, fields: dict[str, Any], head: str, middle: str, tail: str
+) -> AuditEvent:
+    """Claim, hash and insert in one statement (``sunbid_audit_append``, migrations 0005, 0006).
 
     The database joins the text exactly as ``join_parts_v2`` does and hashes
-    it: the same bytes, one round trip. The returned event is the row as stored.
+    it: the same bytes, one round trip. The statement goes through a
+    server-side-binding cursor of the connection's own psycopg connection —
+    the same session and transaction as the ORM's — so that, used again and
+    again, it is parsed and planned once per connection rather than quoted
+    into text and parsed on every event (docs/audit.md §5). The returned event
+    is the row as stored.
     """
+    import psycopg
+
     strands = settings.AUDIT_STRANDS
-    preferred = getattr(connection, "_sunbid_audit_strand", None)
+    preferred = getattr(db, "_sunbid_audit_strand", None)
     if preferred is None or preferred >= strands:
         preferred = secrets.randbelow(strands)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT seq, strand, strand_seq, prev_hash, hash FROM sunbid_audit_append("
-            "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [
-                _PG_STRAND_LOCK, strands, preferred, now,
-                fields["actor_id"], fields["actor_name"], fields["organisation_id"], fields["organisation_name"],
-                fields["ip"], fields["user_agent"], fields["action"], fields["object_type"], fields["object_id"],
-                fields["tender_id"], fields["lot_id"], fields["sensitivity"], fields["payload"],
-                head, middle, tail,
-            ],
-        )
-        seq, strand, strand_seq, prev_hash, digest = cursor.fetchone()
-    connection._sunbid_audit_strand = strand
-    event = AuditEvent(
-        seq=seq, created_at=now, strand=strand, strand_seq=strand_seq, format=FORMAT_VERSION,
-        prev_hash=prev_hash, hash=digest, **fields,
+    params = (
+        _PG_STRAND_LOCK, strands, preferred, now,
+        fields["actor_id"], fields["actor_name"], fields["organisation_id"], fields["organisation_name"],
+        fields["ip"], fields["user_agent"], fields["action"], fields["object_type"], fields["object_id"],
+        fields["tender_id"], fields["lot_id"], fields["sensitivity"], fields["payload"],
+        head, middle, tail,
     )
-    event._state.adding = False
-    event._state.db = connection.alias
-    return event
+    db.ensure_connection()
+    db.validate_no_broken_transaction()
+    raw = db.connection
+    cached = getattr(db, "_sunbid_audit_cursor", None)
+    if cached is None or cached.connection is not raw or cached.closed:
+        # One cursor per psycopg connection, kept: the same query object each time lets
+        # psycopg reuse its adaptation set-up, and it prepares the statement after 5 uses.
+        cached = db._sunbid_audit_cursor = psycopg.Cursor(raw)
+    with db.wrap_database_errors:
+        cached.execute(_APPEND_SQL, params)
+        seq, strand, strand_seq, prev_hash, digest = cached.fetchone()
+    db._sunbid_audit_strand = strand
+    stored = {**fields, "seq": seq, "created_at": now, "strand": strand, "strand_seq": strand_seq,
+              "format": FORMAT_VERSION, "prev_hash": prev_hash, "hash": digest}
+    return AuditEvent.from_db(db.alias, None, [stored[name] for name in _COLUMNS])
 
 
 def chain_head_for_update() -> str:

@@ -122,6 +122,12 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db["TEST"] = {"NAME": str(VAR_DIR / f"test_sunbid_{os.getpid()}.sqlite3")}
 elif _db["ENGINE"] == "django.db.backends.postgresql":
     _db.setdefault("OPTIONS", {})
+    # Django leaves psycopg's prepared statements off, for connection poolers in transaction
+    # mode. Connected straight to PostgreSQL, DB_PREPARE_THRESHOLD=5 has a statement run that
+    # often on one connection (the audit append, docs/audit.md §5) parsed and planned once.
+    _prepare_threshold = env_optional("DB_PREPARE_THRESHOLD")
+    if _prepare_threshold is not None:
+        _db["OPTIONS"]["prepare_threshold"] = env_int("DB_PREPARE_THRESHOLD", 5, minimum=0)
     _db["CONN_HEALTH_CHECKS"] = True
 else:
     raise ImproperlyConfigured(f"Unsupported database engine {_db['ENGINE']}: use SQLite or PostgreSQL.")

@@ -131,3 +131,48 @@ def test_a_standalone_event_inside_a_transaction_rolls_back_with_it():
 def test_record_outside_a_transaction_is_still_refused():
     with pytest.raises(RuntimeError, match="inside transaction.atomic"):
         record("tendering.lot.published", actor=None, data={})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_append_statement_is_prepared_once_a_connection_has_used_it_a_few_times():
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite appends through the ORM")
+    connection.ensure_connection()
+    connection.connection.prepare_threshold = 5  # as DB_PREPARE_THRESHOLD=5 sets it (settings)
+    for n in range(8):
+        record_standalone("test.prepared", actor=None, data={"n": n})
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE '%sunbid_audit_append%'")
+        prepared = [statement for (statement,) in cursor.fetchall()]
+    # One statement, whatever the values: the casts keep its parameter types the same.
+    assert len(prepared) == 1 and "$20::text" in prepared[0]
+    assert chain_verify().checked == 8
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_append_the_database_refuses_raises_djangos_error_and_leaves_the_chain_whole():
+    from django.db import DataError
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite appends through the ORM")
+    record_standalone("test.before", actor=None, data={})
+    with pytest.raises(DataError), transaction.atomic():
+        record("test.too_big", actor=None, data={}, tender_id=2**70)
+    record_standalone("test.after", actor=None, data={})
+    report = chain_verify()
+    assert report.ok and report.checked == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_append_in_a_transaction_already_broken_is_refused_as_django_refuses_any_query():
+    from django.db import DatabaseError
+    from django.db.transaction import TransactionManagementError
+
+    with transaction.atomic():
+        record("test.first", actor=None, data={})
+        with pytest.raises(DatabaseError), transaction.atomic(savepoint=False), connection.cursor() as cursor:
+            cursor.execute("SELECT * FROM no_such_table")
+        with pytest.raises(TransactionManagementError):
+            record("test.after_error", actor=None, data={})
+        transaction.set_rollback(True)
+    assert not AuditEvent.objects.exists()
