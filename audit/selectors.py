@@ -14,6 +14,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -26,8 +27,18 @@ from tendering.models import Lot, Tender
 from tendering.selectors import sealed_tender_ids
 
 
-def chain_verify(*, chunk_size: int = 5000) -> ChainReport:
-    """Walk every strand in position order, in constant memory."""
+def chain_verify(*, chunk_size: int = 5000, jobs: int = 1) -> ChainReport:
+    """Walk every strand in position order: the report of ``verify_rows`` over all of them.
+
+    On PostgreSQL the rows are streamed with COPY and checked by the fast walk,
+    which hands anything it cannot certify back to ``verify_rows``
+    (``audit.verify_db``; ``jobs`` worker processes). Elsewhere the rows are
+    read ``chunk_size`` at a time, in constant memory.
+    """
+    if connection.vendor == "postgresql":
+        from audit.verify_db import chain_verify_postgresql
+
+        return chain_verify_postgresql(jobs=jobs, chunk_size=chunk_size)
     rows = AuditEvent.objects.order_by("strand", "strand_seq").values(*ROW_FIELDS).iterator(chunk_size=chunk_size)
     return verify_rows(rows)
 

@@ -24,13 +24,21 @@ class Command(BaseCommand):
             "--chunk-size",
             type=int,
             default=5000,
-            help="Records fetched from the database at a time (memory stays constant).",
+            help="Records fetched from the database at a time where they are walked one by one (memory stays constant).",
+        )
+        parser.add_argument(
+            "--jobs",
+            type=int,
+            default=1,
+            help="PostgreSQL: worker processes reading the chains in seq ranges, in one snapshot (default 1).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["chunk_size"] < 1:
             raise CommandError("--chunk-size must be at least 1.")
-        report = chain_verify(chunk_size=options["chunk_size"])
+        if options["jobs"] < 1:
+            raise CommandError("--jobs must be at least 1.")
+        report = chain_verify(chunk_size=options["chunk_size"], jobs=options["jobs"])
         if not report.ok:
             raise CommandError(report.describe())
         # What the chains cannot show (the newest events of a strand dropped, a strand
