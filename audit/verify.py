@@ -26,15 +26,20 @@ cannot be checked (missing files, not a bundle, a bad option).
 Speed: the records are checked by worker processes over byte ranges of the
 file (``--jobs``); a record's hash is SHA-256 of its bytes as they stand in
 the line (the line holds the hashed bytes verbatim), so nothing is parsed or
-re-encoded on the way, and the tree's leaves are hashed in aligned blocks
-whose roots the main process merges.
+re-encoded on the way. A range in which every line holds is certified a few
+hundred lines at a time by C-level passes over them all (_scan_fast); only a
+range in which something does not hold is read line by line, which names it
+(_scan_careful). The tree's leaves are hashed in aligned blocks whose roots
+the main process merges.
 """
 
 from __future__ import annotations
 
 import argparse
 import binascii
+import gc
 import hashlib
+import io
 import json
 import multiprocessing
 import os
@@ -42,6 +47,8 @@ import re
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import compress, repeat
+from operator import add, itemgetter, not_
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -105,6 +112,39 @@ _TAIL = re.compile(
 )
 _V1_END = b',"v":1}'
 _V2_END = b',"v":2}'
+
+# The fast path (_scan_fast) reads format 2 records and redacted lines as the
+# careful reading does, with its patterns made stricter in places (format 2
+# only, positions from 1, a sensitivity without escapes) and looser only where
+# a check of the group is cheaper than the pattern and holds it to the same:
+# "." for a hash's hex digits (a record's hash is held to its SHA-256, a
+# redacted line's to hex digits), [0-9]+ for a leaf number (held to its place).
+# It reads many lines at once with C-level passes, and only ever certifies
+# lines in which the careful reading (_scan_careful) would find nothing, with
+# the same result; any other chunk is read carefully. _LINE: a line with its
+# newline; leaf, hash, then for a full record the record, for a redacted line
+# its seq, strand, position and prev_hash.
+_LINE = re.compile(
+    rb'\{"leaf":([0-9]+),"hash":"(.{64})",(?:"record":(\{.*,"v":2\})\}'
+    rb'|"redacted":true,"seq":(-?[1-9][0-9]*|0),"strand":(0|[1-9][0-9]*),"strand_seq":([1-9][0-9]*),'
+    rb'"prev_hash":"([0-9a-f]{64})"\})\n',
+    re.DOTALL,
+)
+# _TAIL from the value of a record's last _PREV_KEY on: prev_hash, seq, strand, position.
+_TAIL_AFTER_KEY = re.compile(
+    rb'(.{64})","sensitivity":"[^"\\]*",'
+    rb'"seq":(0|-?[1-9][0-9]*),"strand":(0|[1-9][0-9]*),"strand_seq":([1-9][0-9]*),"tender_id":',
+    re.DOTALL,
+)
+_NO_TAIL = re.compile(b"()()()()").match(b"")  # stands for a redacted line's tail: empty groups
+_GROUPS = re.Match.groups
+_COLUMN = [itemgetter(k) for k in range(_LINE.groups)]  # the k-th group of a row of groups
+# The bytes of lines _scan_fast certifies at a time (about 300 lines), whose
+# objects are then still in the processor's cache from one pass to the next.
+_BATCH_BYTES = 256 * 1024
+_SHA256 = hashlib.sha256()  # copied for each record: cheaper than a new OpenSSL hash
+# Whether chunks may be certified by the fast path (tests turn it off to compare).
+_FAST_PATH = True
 
 # Aligned blocks of leaves hashed by one task: 2**16 leaves, one perfect subtree.
 _BLOCK_LEVEL = 16
@@ -503,20 +543,213 @@ class _ChunkResult:
         default_factory=dict
     )  # leaf: (seq, hash hex, full)
     hashes: bytes = b""  # every line's stated hash in hex, 64 bytes a line, for leaves.txt
+    fast: bool = False  # certified by _scan_fast, without reading line by line
 
 
 def _scan(chunk: _Chunk) -> _ChunkResult:
-    """Check the records of one chunk of events.jsonl.
-
-    The innermost loop of the verifier: it keeps to C-level operations (one
-    frame match, one short anchored match of the envelope's link fields, one
-    SHA-256, byte comparisons) and converts numbers only where it compares
-    them. Only the first problem of the chunk is kept; no later one can be the
-    first bad record.
-    """
+    """Check the records of one chunk of events.jsonl: certified at once if it holds, else read line by line."""
     with open(chunk.path, "rb") as handle:
         handle.seek(chunk.start)
         data = handle.read(chunk.end - chunk.start)
+    # Both readings make hundreds of thousands of objects, none of them in a cycle:
+    # the cyclic collector would only walk them again and again.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        result = _scan_fast(data, chunk.wanted) if _FAST_PATH else None
+        if result is None:
+            result = _scan_careful(data, chunk.wanted)
+    finally:
+        if collecting:
+            gc.enable()
+    return result
+
+
+@dataclass
+class _Run:
+    """What :func:`_scan_fast` carries from one batch of lines to the next."""
+
+    result: _ChunkResult = field(default_factory=lambda: _ChunkResult(fast=True))
+    # Per strand (its number as written), its last line so far: (position, hash hex, line, seq as written).
+    last: dict[bytes, tuple[int, bytes, int, bytes]] = field(default_factory=dict)
+    shown: set[bytes] = field(default_factory=set)  # the strands with a full record so far
+    hashes: list[bytes] = field(default_factory=list)
+
+
+def _scan_fast(data: bytes, wanted: frozenset[int]) -> _ChunkResult | None:
+    """The result of :func:`_scan_careful` for a chunk in which it finds nothing; None for any other chunk.
+
+    The chunk is certified in batches of whole lines (:func:`_certify`), small
+    enough that the objects each pass makes are still in the processor's
+    cache for the next pass; the strands are followed from batch to batch.
+    """
+    run = _Run()
+    lines = io.BytesIO(data).readlines  # memchr-fast, unlike bytes.split
+    while batch := lines(_BATCH_BYTES):
+        if not _certify(batch, wanted, run):
+            return None
+    result = run.result
+    for strand, (position, stated_hash, line, seq) in run.last.items():
+        seen_v2 = strand in run.shown
+        result.lasts[int(strand)] = (position, stated_hash, line, int(seq), seen_v2)
+    result.hashes = b"".join(run.hashes)
+    return result
+
+
+def _digits(end: int) -> int:
+    """How many digits the numbers from 0 to ``end`` (excluded) take, written in decimal."""
+    total, low, width = 0, 0, 1
+    while low < end:
+        high = min(end, 10**width)
+        total += (high - low) * width
+        low, width = high, width + 1
+    return total
+
+
+def _seq(tail: tuple[bytes, ...], row: tuple[bytes, ...]) -> int:
+    return int(tail[1] or row[3])  # a full record's seq, or a redacted line's
+
+
+def _certify(lines: list[bytes], wanted: frozenset[int], run: _Run) -> bool:
+    """Whether the careful reading, run on from the lines before, finds nothing in these lines.
+
+    If so their part of the result is added to ``run``. Each check is made of
+    C-level passes over all the lines (``map`` of the patterns' and bytes'
+    methods, joins, list operations) or one loop, and holds exactly when the
+    careful reading's per-line checks hold on every line:
+
+    * every line is a frame (_LINE), a full record's tail is read after its
+      last _PREV_KEY and is format 2's (_TAIL_AFTER_KEY, and the record ends as
+      format 2 records do);
+    * the SHA-256 of every record is its stated hash (so that hash is lowercase
+      hex), a redacted line's hash is lowercase hex;
+    * the leaf numbers, as written, are those from the chunk's first line's on;
+    * within each strand, every line's position is its strand's previous
+      line's plus one and its prev_hash that line's hash; a strand's first line
+      at position 1 links to the genesis hash (the others are past position 1).
+    """
+    n = len(lines)
+    frames = list(map(_LINE.fullmatch, lines))
+    if None in frames:
+        return False  # not a frame, or the chunk's last line has no newline
+    rows = list(map(_GROUPS, frames, repeat(b"")))
+    leaves = list(map(_COLUMN[0], rows))
+    hashes = list(map(_COLUMN[1], rows))
+    records = list(map(_COLUMN[2], rows))
+    redacted = records.count(b"")
+    full = n - redacted
+    full_records = list(compress(records, records)) if redacted else records
+    keys = list(map(bytes.rfind, full_records, repeat(_PREV_KEY)))
+    if -1 in keys:
+        return False
+    if redacted:  # a redacted line's tail: none, 0 + len(key) on b"" does not match
+        keys = list(map(bytes.rfind, records, repeat(_PREV_KEY)))
+    tails = list(map(_TAIL_AFTER_KEY.match, records, map(add, keys, repeat(len(_PREV_KEY)))))
+    if tails.count(None) != redacted:
+        return False
+    if redacted:
+        tails = list(map({None: _NO_TAIL}.get, tails, tails))
+    tail_rows = list(map(_GROUPS, tails))
+
+    # Every record's SHA-256 is its stated hash.
+    if redacted:
+        stated = b"".join(compress(hashes, records))
+        if not _is_hex(b"".join(compress(hashes, map(not_, records)))):
+            return False
+    else:
+        stated = b"".join(hashes)
+    digests: list[bytes] = []
+    append = digests.append
+    fresh = _SHA256.copy
+    for record in full_records:
+        h = fresh()
+        h.update(record)
+        append(h.digest())
+    if binascii.hexlify(b"".join(digests)) != stated:
+        return False
+
+    # The leaf numbers run on from the chunk's first line's, written as numbers are.
+    result = run.result
+    offset = result.lines
+    base = int(leaves[0])
+    if not offset:
+        result.base, result.base_line, result.base_seq = base, 0, _seq(tail_rows[0], rows[0])
+    elif base != result.base + offset:
+        return False
+    if list(map(int, leaves)) != list(range(base, base + n)):
+        return False
+    if sum(map(len, leaves)) != _digits(base + n) - _digits(base):
+        return False  # a leading zero
+
+    # The strands, as the careful reading follows them: each line's position is
+    # its strand's last one plus one, its prev_hash that line's hash.
+    prevs = list(map(_COLUMN[0], tail_rows))
+    seqs = map(_COLUMN[1], tail_rows)
+    strands = list(map(_COLUMN[2], tail_rows))
+    positions = map(int, map(_COLUMN[3], tail_rows))
+    if redacted:  # a full record's values, or a redacted line's
+        prevs = list(map(add, prevs, map(_COLUMN[6], rows)))
+        seqs = map(add, map(_COLUMN[1], tail_rows), map(_COLUMN[3], rows))
+        strands = list(map(add, strands, map(_COLUMN[4], rows)))
+        positions = map(int, map(add, map(_COLUMN[3], tail_rows), map(_COLUMN[5], rows)))
+    last = run.last
+    heads: list[tuple[int, int]] = []  # (line in the batch, position): the strands new to the chunk
+    for j, strand, position, prev, stated_hash, seq in zip(
+        range(offset, offset + n), strands, positions, prevs, hashes, seqs, strict=True
+    ):
+        state = last.get(strand)
+        if state is None:
+            heads.append((j - offset, position))
+        elif position != state[0] + 1 or prev != state[1]:
+            return False
+        last[strand] = (position, stated_hash, j, seq)
+    for k, position in heads:
+        prev = prevs[k]
+        if position == 1 and prev != GENESIS_HEX:
+            return False
+        version = 2 if records[k] else 0
+        seq = _seq(tail_rows[k], rows[k])
+        result.firsts[int(strands[k])] = (position, prev, offset + k, seq, version)
+    if redacted:
+        run.shown.update(compress(strands, records))
+    elif len(run.shown) < len(last):
+        run.shown.update(strands)
+
+    if wanted:
+        stop = base + n
+        hits = (
+            [leaf for leaf in wanted if base <= leaf < stop]
+            if len(wanted) <= n
+            else wanted.intersection(range(base, stop))
+        )
+        for leaf in sorted(hits):
+            k = leaf - base
+            result.wanted[leaf] = (_seq(tail_rows[k], rows[k]), hashes[k], bool(records[k]))
+    run.hashes.append(stated if not redacted else b"".join(hashes))
+    result.lines += n
+    result.full += full
+    result.redacted += redacted
+    return True
+
+
+def _is_hex(text: bytes) -> bool:
+    """Whether ``text`` is lowercase hexadecimal digits, two a byte."""
+    try:
+        binascii.unhexlify(text)
+    except (binascii.Error, ValueError):
+        return False
+    return text == text.lower()
+
+
+def _scan_careful(data: bytes, wanted: frozenset[int]) -> _ChunkResult:
+    """Check the records of one chunk of events.jsonl line by line, naming the first problem.
+
+    It keeps to C-level operations where it can (one frame match, one short
+    anchored match of the envelope's link fields, one SHA-256, byte
+    comparisons) and converts numbers only where it compares them. Only the
+    first problem of the chunk is kept; no later one can be the first bad
+    record.
+    """
     lines = data.split(b"\n")
     unterminated = lines.pop()  # b"" when the chunk ends with a newline, as it must
     if unterminated:
@@ -530,7 +763,6 @@ def _scan(chunk: _Chunk) -> _ChunkResult:
     hexlify = binascii.hexlify
     firsts = result.firsts
     lasts = result.lasts
-    wanted = chunk.wanted
     keep: list[bytes] = []
     remember = keep.append
     problem: _Problem | None = None
@@ -740,24 +972,42 @@ def _leaf_block(
             if not re.fullmatch(rb"[0-9a-f]{64}\n", entry):
                 return [], lo + k
         return [], lo
-    prefix = hashlib.sha256(b"\x00").copy
-    leaves = []
-    append = leaves.append
-    for k in range(0, len(raw), 32):
-        h = prefix()
-        h.update(raw[k : k + 32])
-        append(h.digest())
     subtrees: list[Subtree] = []
     start = first + lo
     bounds = [c for c in cuts if first + lo < c < first + hi]
     for end in [*bounds, first + hi]:
         for level, index in merkle.perfect_subtrees(start, end):
-            offset = (index << level) - first - lo
-            subtrees.append(
-                Subtree(level, index, merkle.root_of(leaves[offset : offset + (1 << level)]))
-            )
+            root = _perfect_root(raw, (index << level) - first - lo, level)
+            subtrees.append(Subtree(level, index, root))
         start = end
     return subtrees, None
+
+
+# Leaves hashed at a time by _perfect_root: their hashes stay in cache for the nodes above.
+_LEAF_RUN = 1024
+_LEAF_SHA256 = hashlib.sha256(b"\x00")  # copied for each leaf: RFC 9162's leaf prefix
+
+
+def _perfect_root(data: bytes, offset: int, level: int) -> bytes:
+    """The root of the perfect subtree of the ``2**level`` leaves whose data (32 bytes each) start at leaf ``offset`` of ``data``.
+
+    Hashed in aligned runs of _LEAF_RUN leaves, each itself a perfect subtree,
+    whose roots are then merged: the same root as ``merkle.root_of`` of all the
+    leaf hashes, with every level of a run still in cache when it is hashed.
+    """
+    run = min(_LEAF_RUN, 1 << level) * 32
+    fresh = _LEAF_SHA256.copy
+    roots: list[bytes] = []
+    begin = offset * 32
+    for at in range(begin, begin + (32 << level), run):
+        leaves: list[bytes] = []
+        append = leaves.append
+        for k in range(at, at + run, 32):
+            h = fresh()
+            h.update(data[k : k + 32])
+            append(h.digest())
+        roots.append(merkle._root(leaves))
+    return merkle._root(roots)
 
 
 class _Stack:
@@ -818,15 +1068,12 @@ def _chain(*parts: Iterable[Subtree]) -> Iterator[Subtree]:
 def _hash_leaves(hashes: bytes, first: int, sizes: Iterable[int]) -> list[Subtree]:
     """Subtrees of a run of event hashes (32 bytes each) starting at leaf ``first``, cut at ``sizes``."""
     count = len(hashes) // 32
-    leaves = [merkle.leaf_hash(hashes[k * 32 : (k + 1) * 32]) for k in range(count)]
     subtrees = []
     start = first
     for end in [*(s for s in sorted(set(sizes)) if first < s < first + count), first + count]:
         for level, index in merkle.perfect_subtrees(start, end):
-            offset = (index << level) - first
-            subtrees.append(
-                Subtree(level, index, merkle.root_of(leaves[offset : offset + (1 << level)]))
-            )
+            root = _perfect_root(hashes, (index << level) - first, level)
+            subtrees.append(Subtree(level, index, root))
         start = end
     return subtrees
 
@@ -918,6 +1165,7 @@ def verify_bundle(
         for item in proofs.inclusion
         if isinstance(item, dict) and type(item.get("leaf_index")) is int
     )
+    leaves_whole = leaves_bytes % LEAF_LINE == 0  # read while the workers work
     spans = _chunks(events_path, jobs if events_path.stat().st_size >= _PARALLEL_MIN_BYTES else 1)
     blocks = _leaf_blocks(first, leaves_count, sizes) if leaves_count else []
     tasks = [_Chunk(str(events_path), a, b, wanted) for a, b in spans]
@@ -926,11 +1174,13 @@ def verify_bundle(
         with multiprocessing.get_context().Pool(jobs) as pool:
             scanning = pool.map_async(_scan, tasks)
             hashing = pool.map_async(_leaf_block, block_tasks)
+            tree_hex = _leaves_hex(leaves_path, leaves_count) if leaves_whole else None
             results, hashed = scanning.get(), hashing.get()
     else:
         jobs = 1
         results = [_scan(task) for task in tasks]
         hashed = [_leaf_block(task) for task in block_tasks]
+        tree_hex = _leaves_hex(leaves_path, leaves_count) if leaves_whole else None
 
     offsets = []
     lines = 0
@@ -974,7 +1224,6 @@ def verify_bundle(
     )
 
     # The records against the tree's leaves, position by position: one comparison per chunk.
-    tree_hex = _leaves_hex(leaves_path, leaves_count) if leaves_bytes % LEAF_LINE == 0 else None
     if tree_hex is not None:
         _compare_leaves(results, offsets, spans, events_path, first, tree_hex, report)
 
