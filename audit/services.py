@@ -163,8 +163,8 @@ def record(
     )
 
 
-# Explicit casts: the statement is sent with server-side binding (psycopg prepares it after a
-# few uses on a connection), so the parameters' types must not depend on the values.
+# Explicit casts: the statement is sent with server-side binding (and prepared by psycopg where
+# DB_PREPARE_THRESHOLD allows), so the parameters' types must not depend on the values.
 _APPEND_SQL = (
     "SELECT seq, strand, strand_seq, prev_hash, hash FROM sunbid_audit_append("
     "%s::integer, %s::integer, %s::integer, %s::timestamptz, %s::bigint, %s::varchar, %s::bigint, %s::varchar,"
@@ -183,10 +183,10 @@ def _append_postgresql(
     The database joins the text exactly as ``join_parts_v2`` does and hashes
     it: the same bytes, one round trip. The statement goes through a
     server-side-binding cursor of the connection's own psycopg connection —
-    the same session and transaction as the ORM's — so that, used again and
-    again, it is parsed and planned once per connection rather than quoted
-    into text and parsed on every event (docs/audit.md §5). The returned event
-    is the row as stored.
+    the same session and transaction as the ORM's — so its values are sent
+    as parameters rather than quoted into the text, and where
+    ``DB_PREPARE_THRESHOLD`` is set it is prepared once per connection
+    (docs/audit.md §5). The returned event is the row as stored.
     """
     import psycopg
 
@@ -207,7 +207,7 @@ def _append_postgresql(
     cached = getattr(db, "_sunbid_audit_cursor", None)
     if cached is None or cached.connection is not raw or cached.closed:
         # One cursor per psycopg connection, kept: the same query object each time lets
-        # psycopg reuse its adaptation set-up, and it prepares the statement after 5 uses.
+        # psycopg reuse its adaptation set-up.
         cached = db._sunbid_audit_cursor = psycopg.Cursor(raw)
     with db.wrap_database_errors:
         cached.execute(_APPEND_SQL, params)
