@@ -182,6 +182,40 @@ def tree_root(size: int, subtree: SubtreeLookup) -> bytes:
     return _fold(perfect_subtrees(0, size), subtree)
 
 
+class SubtreeStack:
+    """The tree of the leaves ``[0, size)`` built from aligned perfect subtrees pushed left to right.
+
+    Each pushed ``(level, index, hash)`` must start where the tree ends (its
+    first leaf ``index << level`` is ``size``); equal levels merge as they
+    meet, so the stack holds at most one subtree per level, and :meth:`root`
+    folds them into the RFC 9162 root. Used by the offline verifier and by
+    ``tree_verify`` to grow a tree from blocks of leaves.
+    """
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.nodes: list[tuple[int, bytes]] = []
+
+    def push(self, subtree: tuple[int, int, bytes]) -> None:
+        level, index, value = subtree
+        if index << level != self.size:
+            raise ValueError(f"subtree ({level}, {index}) does not start at leaf {self.size}")
+        self.size += 1 << level
+        while self.nodes and self.nodes[-1][0] == level:
+            _, left = self.nodes.pop()
+            value = node_hash(left, value)
+            level += 1
+        self.nodes.append((level, value))
+
+    def root(self) -> bytes:
+        if not self.nodes:
+            return EMPTY_ROOT
+        root = self.nodes[-1][1]
+        for _, value in reversed(self.nodes[:-1]):
+            root = node_hash(value, root)
+        return root
+
+
 class Frontier:
     """The compact range of an append-only tree: what is needed to extend it and hash it.
 

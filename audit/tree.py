@@ -414,11 +414,10 @@ def _tree_verify_fast() -> list[str] | None:
             f"COPY (SELECT string_agg(hash, '' ORDER BY index) FROM {leaf_table}"
             f" GROUP BY index >> {_BLOCK_LEVEL} ORDER BY index >> {_BLOCK_LEVEL}) TO STDOUT"
         )
-        stack = _RootStack()
+        stack = merkle.SubtreeStack()
         with cursor.cursor.copy(sql) as copy:
             for block in copy:
-                hashes = bytes.fromhex(bytes(block).rstrip(b"\n").decode())
-                stack.extend(hashes, sizes, roots)
+                _extend(stack, bytes.fromhex(bytes(block).rstrip(b"\n").decode()), sizes, roots)
     findings: list[str] = []
     for checkpoint in checkpoints:
         if checkpoint.size > count:
@@ -434,44 +433,23 @@ def _tree_verify_fast() -> list[str] | None:
     return findings
 
 
-class _RootStack:
-    """The roots of a tree grown from runs of event hashes, taken at the wanted sizes on the way.
+def _extend(stack: merkle.SubtreeStack, hashes: bytes, sizes: list[int], roots: dict[int, bytes]) -> None:
+    """Grow the tree by a run of event hashes (32 bytes each), keeping its root at each wanted size on the way.
 
-    Each run's leaves are hashed and cut into aligned perfect subtrees
-    (``merkle.perfect_subtrees``, split at the wanted sizes), whose roots are
-    pushed left to right, merging equal levels: the RFC 9162 tree, in memory
-    proportional to the run plus its height.
+    The run's leaves are hashed and cut into aligned perfect subtrees
+    (``merkle.perfect_subtrees``, split at the wanted sizes), which are pushed
+    left to right: memory proportional to the run plus the tree's height.
     """
-
-    def __init__(self) -> None:
-        self.size = 0
-        self.nodes: list[tuple[int, bytes]] = []
-
-    def root(self) -> bytes:
-        if not self.nodes:
-            return merkle.EMPTY_ROOT
-        root = self.nodes[-1][1]
-        for _level, value in reversed(self.nodes[:-1]):
-            root = merkle.node_hash(value, root)
-        return root
-
-    def extend(self, hashes: bytes, sizes: list[int], roots: dict[int, bytes]) -> None:
-        leaves = [merkle.leaf_hash(hashes[k : k + 32]) for k in range(0, len(hashes), 32)]
-        first = self.size
-        end_of_run = first + len(leaves)
-        cuts = [size for size in sizes if first < size < end_of_run]
-        start = first
-        for end in [*cuts, end_of_run]:
-            for level, index in merkle.perfect_subtrees(start, end):
-                offset = (index << level) - first
-                value = merkle.root_of(leaves[offset : offset + (1 << level)])
-                while self.nodes and self.nodes[-1][0] == level:
-                    value = merkle.node_hash(self.nodes.pop()[1], value)
-                    level += 1
-                self.nodes.append((level, value))
-            self.size = end
-            roots[end] = self.root()
-            start = end
+    leaves = [merkle.leaf_hash(hashes[k : k + 32]) for k in range(0, len(hashes), 32)]
+    first = stack.size
+    end_of_run = first + len(leaves)
+    start = first
+    for end in [*(size for size in sizes if first < size < end_of_run), end_of_run]:
+        for level, index in merkle.perfect_subtrees(start, end):
+            offset = (index << level) - first
+            stack.push((level, index, merkle.root_of(leaves[offset : offset + (1 << level)])))
+        roots[end] = stack.root()
+        start = end
 
 
 def _tree_verify_walk() -> list[str]:

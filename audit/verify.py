@@ -1010,33 +1010,6 @@ def _perfect_root(data: bytes, offset: int, level: int) -> bytes:
     return merkle._root(roots)
 
 
-class _Stack:
-    """The tree of the leaves [0, size) built from aligned perfect subtrees pushed left to right."""
-
-    def __init__(self) -> None:
-        self.size = 0
-        self.nodes: list[tuple[int, bytes]] = []
-
-    def push(self, subtree: Subtree) -> None:
-        level, index, value = subtree
-        if index << level != self.size:
-            raise ValueError(f"subtree ({level}, {index}) does not start at leaf {self.size}")
-        while self.nodes and self.nodes[-1][0] == level:
-            _, left = self.nodes.pop()
-            value = merkle.node_hash(left, value)
-            level += 1
-        self.nodes.append((level, value))
-        self.size += 1 << subtree.level
-
-    def root(self) -> bytes:
-        if not self.nodes:
-            return merkle.EMPTY_ROOT
-        root = self.nodes[-1][1]
-        for _, value in reversed(self.nodes[:-1]):
-            root = merkle.node_hash(value, root)
-        return root
-
-
 def tree_roots(
     left: Sequence[Subtree],
     middle: Iterable[Subtree],
@@ -1046,7 +1019,7 @@ def tree_roots(
     """The root of the whole tree, and the roots at ``sizes`` reached on the way (ValueError if misaligned)."""
     wanted = set(sizes)
     roots: dict[int, bytes] = {}
-    stack = _Stack()
+    stack = merkle.SubtreeStack()
     if 0 in wanted:
         roots[0] = merkle.EMPTY_ROOT
     for subtree in (
