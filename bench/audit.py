@@ -2,9 +2,13 @@
 
 Run by hand (not part of the test suite), on a database of its own::
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_audit .venv/bin/python bench/audit.py
-    ... bench/audit.py --writers 1,8,16 --seconds 10        # the append phase only
-    ... bench/audit.py --verify-events 1000000 --no-append  # the verification phase only
+    DB_PREPARE_THRESHOLD=5 DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_audit .venv/bin/python bench/audit.py
+    ... bench/audit.py --writers 1,8,16 --seconds 10 --no-verify      # the append phase only
+    ... bench/audit.py --verify-events 1000000 --no-append --jobs 2  # the verification phase only
+    ... bench/audit.py --verify-events 1000000 --no-append --keep    # verify again what the last run wrote
+
+DB_PREPARE_THRESHOLD=5 is the setting the README recommends for a deployment
+connected straight to PostgreSQL; without it the append is not prepared.
 
 The database is created if missing and migrated; the audit tables are
 emptied first (this is a bench database: never point it at real data).
@@ -18,8 +22,9 @@ emptied first (this is a bench database: never point it at real data).
 2. verification: ``--verify-events`` format 2 events spread over the
    strands are written straight into the table (hashes computed here, COPY),
    integrated, and then ``manage.py verify_audit``'s two checks are timed:
-   the chains (``audit.selectors.chain_verify``) and the tree against a
-   checkpoint (``audit.tree.tree_verify``). Reported: events per second.
+   the chains (``audit.selectors.chain_verify`` with ``--jobs`` worker
+   processes) and the tree against a checkpoint (``audit.tree.tree_verify``).
+   Reported: events per second.
 
 Targets (issue 6): ≥ 2,000 appends/s at 16 writers; ≥ 500,000 events/s verified.
 """
