@@ -171,6 +171,19 @@ def test_an_intact_tree_matches_every_checkpoint():
     assert tree.tree_verify() == []
 
 
+def test_a_leaf_and_its_event_rewritten_into_something_that_is_no_hash_are_named_not_a_crash():
+    events = append(5)
+    tree.checkpoint_make(reason=CheckpointReason.MANUAL)
+    victim = AuditLeaf.objects.get(seq=events[2].seq)
+    AuditLeaf.objects.filter(pk=victim.pk).update(hash="z" * 64)
+    AuditEvent.objects.filter(seq=victim.seq).update(hash="z" * 64)
+
+    findings = tree.tree_verify()
+
+    assert f"树叶 {victim.index} 对应的审计记录 #{victim.seq} 已被删除或改写。" in findings
+    assert any("树根与现有记录不符" in finding for finding in findings)
+
+
 def test_the_newest_events_deleted_with_their_leaves_are_caught_against_the_checkpoint():
     events = append(5)
     tree.checkpoint_make(reason=CheckpointReason.MANUAL)
