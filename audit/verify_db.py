@@ -30,6 +30,7 @@ from audit.models import AuditEvent
 
 _TABLE = AuditEvent._meta.db_table
 _DEFERRED_BATCH = 2000
+_DJANGO_OPTIONS = {"isolation_level", "server_side_binding", "assume_role", "pool", "prepare_threshold"}
 
 
 def _conninfo() -> str:
@@ -43,6 +44,10 @@ def _conninfo() -> str:
         "host": settings.get("HOST") or None,
         "port": str(settings["PORT"]) if settings.get("PORT") else None,
     }
+    # The rest of OPTIONS are libpq's (sslmode, sslrootcert, …) but for what Django itself reads.
+    for key, value in settings.get("OPTIONS", {}).items():
+        if key not in _DJANGO_OPTIONS and isinstance(value, str | int) and not isinstance(value, bool):
+            parts[key] = str(value)
     return make_conninfo(**{key: value for key, value in parts.items() if value is not None})
 
 

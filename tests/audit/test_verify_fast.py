@@ -283,3 +283,13 @@ def test_a_leaf_that_no_longer_holds_its_events_hash_sends_the_check_to_the_walk
     assert walks == [1]
     assert findings == tree._tree_verify_walk()
     assert any("5" in finding for finding in findings)
+
+
+def test_worker_processes_connect_as_the_platform_does_with_its_libpq_options(db, monkeypatch):
+    settings = {**connection.settings_dict, "OPTIONS": {"sslmode": "prefer", "prepare_threshold": 5}}
+    monkeypatch.setattr(connection, "settings_dict", settings)
+
+    conninfo = verify_db._conninfo()
+
+    assert "sslmode=prefer" in conninfo and f"dbname={settings['NAME']}" in conninfo
+    assert "prepare_threshold" not in conninfo  # Django's own, not libpq's
