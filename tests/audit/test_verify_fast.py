@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Iterator
 
 import pytest
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 
 from audit import tree, verify_db
 from audit.chain import ROW_FIELDS, ChainReport, verify_rows
@@ -286,8 +286,9 @@ def test_a_leaf_that_no_longer_holds_its_events_hash_sends_the_check_to_the_walk
 
 
 def test_worker_processes_connect_as_the_platform_does_with_its_libpq_options(db, monkeypatch):
-    settings = {**connection.settings_dict, "OPTIONS": {"sslmode": "prefer", "prepare_threshold": 5}}
-    monkeypatch.setattr(connection, "settings_dict", settings)
+    wrapper = connections[DEFAULT_DB_ALIAS]  # the wrapper itself, not the proxy in front of it
+    settings = {**wrapper.settings_dict, "OPTIONS": {"sslmode": "prefer", "prepare_threshold": 5}}
+    monkeypatch.setattr(wrapper, "settings_dict", settings)
 
     conninfo = verify_db._conninfo()
 
