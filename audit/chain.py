@@ -225,7 +225,6 @@ class RangeScan:
     suspect: set[int]
     # Rows to hash from their database values: (seq, strand, position).
     deferred: list[tuple[int, int, int]]
-    rows: int = 0
     head_seq: int | None = None
     head_hash: str | None = None
 
@@ -249,13 +248,11 @@ def scan_copy(chunks: Iterable[bytes]) -> RangeScan:
     sha256 = hashlib.sha256
     hexlify = binascii.hexlify
     join = b"".join
-    rows = 0
     last_line = b""
     rest = b""
     for chunk in chunks:
         lines = (rest + chunk).split(b"\n")
         rest = lines.pop()
-        rows += len(lines)
         if lines:
             last_line = lines[-1]
         for line in lines:
@@ -317,7 +314,6 @@ def scan_copy(chunks: Iterable[bytes]) -> RangeScan:
         strands={int(strand): StrandScan(*run) for strand, run in runs.items()},
         suspect={int(strand) for strand in suspect},
         deferred=deferred,
-        rows=rows,
         head_seq=head_seq,
         head_hash=head_hash,
     )

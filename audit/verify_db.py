@@ -15,6 +15,7 @@ import dataclasses
 import multiprocessing
 
 from django.db import connection, transaction
+from django.db.models import Max, Min
 
 from audit.chain import (
     ROW_FIELDS,
@@ -28,7 +29,6 @@ from audit.chain import (
 )
 from audit.models import AuditEvent
 
-_TABLE = AuditEvent._meta.db_table
 _DEFERRED_BATCH = 2000
 _DJANGO_OPTIONS = {"isolation_level", "server_side_binding", "assume_role", "pool", "prepare_threshold"}
 
@@ -71,8 +71,8 @@ def chain_verify_postgresql(*, jobs: int = 1, chunk_size: int = 5000) -> ChainRe
                 # A transaction of our own: one snapshot for every statement of the walk.
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             set_copy_session(cursor)
-            cursor.execute(f"SELECT min(seq), max(seq) FROM {_TABLE}")
-            lo, hi = cursor.fetchone()
+            bounds = AuditEvent.objects.aggregate(lo=Min("seq"), hi=Max("seq"))
+            lo, hi = bounds["lo"], bounds["hi"]
             if lo is None:
                 return ChainReport(ok=True, checked=0, head_seq=None, head_hash=None, strands=0)
             ranges = _ranges(lo, hi, max(1, jobs))
